@@ -1,0 +1,72 @@
+"""Library-style loguru: silent by default, bound with the adapter name, secrets masked."""
+
+from __future__ import annotations
+
+import pytest
+from loguru import logger
+
+import foxtrot_binance
+from foxtrot_binance.logs import get_logger, redact, register_secret
+from foxtrot_binance.settings import BinanceSettings
+
+KEY = "Zk3QpL0x9VbN2cR7tY6uI1oP4aS8dF5gH0jK3lM6nB9vC2xZ7qW4eR1tY8uI5oP3"
+SECRET = "Qw9Er8Ty7Ui6Op5As4Df3Gh2Jk1Lz0Xc9Vb8Nm7Qw6Er5Ty4Ui3Op2As1Df0Gh9J"
+
+
+def log_as_library(message: str) -> None:
+    """Log from code whose module is inside foxtrot_binance: loguru filters by the caller's module."""
+    code = compile(f"get_logger('BINANCE').info({message!r})", "<foxtrot_binance>", "exec")
+    exec(code, {"__name__": "foxtrot_binance.under_test", "get_logger": get_logger})
+
+
+@pytest.fixture
+def captured():
+    lines: list[str] = []
+    logger.enable("foxtrot_binance")
+    handler = logger.add(lambda m: lines.append(str(m)), format="{extra[adapter]}|{message}|{extra}", level="DEBUG")
+    yield lines
+    logger.remove(handler)
+    logger.disable("foxtrot_binance")
+
+
+def test_library_is_silent_until_enabled():
+    lines: list[str] = []
+    handler = logger.add(lambda m: lines.append(str(m)), level="DEBUG")
+    try:
+        log_as_library("should not appear")
+        assert lines == []
+        logger.enable("foxtrot_binance")
+        log_as_library("appears once enabled")
+        assert len(lines) == 1 and "appears once enabled" in lines[0]
+    finally:
+        logger.remove(handler)
+        logger.disable("foxtrot_binance")
+    assert foxtrot_binance.__name__ == "foxtrot_binance"  # importing the package disabled it
+
+
+def test_records_carry_the_adapter_name(captured):
+    get_logger("BINANCE_USDM").info("connected")
+    assert captured and captured[0].startswith("BINANCE_USDM|connected|")
+
+
+def test_credentials_never_reach_a_handler(captured):
+    settings = BinanceSettings.from_setting({"API Key": KEY, "Secret": SECRET}, env_file=None)
+    register_secret(settings.api_key.get_secret_value())
+    register_secret(settings.secret.get_secret_value())
+    log = get_logger("BINANCE").bind(request=f"GET /api/v3/account?timestamp=1&signature=deadbeef{KEY[:8]}")
+    log.info("request headers {}", {"X-MBX-APIKEY": KEY})
+    log.info(f"POST /api/v3/order body=symbol=BTCUSDT&signature=0123456789abcdef{SECRET[:10]}")
+    log.warning("listen key rotated: /fstream/private/ws?listenKey=LK0123456789abcdefLK")
+    log.error("ws-api params {}", {"apiKey": KEY, "signature": "c0ffee", "timestamp": 1})
+    log.info(f"oops the raw secret {SECRET} and key {KEY} slipped into a message")
+    log.info("settings {!r}", settings)
+    text = "\n".join(captured)
+    assert len(captured) == 6
+    for leaked in (KEY, SECRET, "deadbeef", "0123456789abcdef", "LK0123456789abcdefLK", "c0ffee"):
+        assert leaked not in text
+    assert "***" in text and "symbol=BTCUSDT" in text
+
+
+def test_redact_leaves_ordinary_text_alone():
+    text = "order x-TKT5PX2F1 filled 0.5 BTCUSDT at 30000; timestamp=1700000000000"
+    assert redact(text) == text
