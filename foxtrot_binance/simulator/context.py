@@ -17,6 +17,7 @@ from .faults import Faults
 
 if TYPE_CHECKING:  # pragma: no cover
     from .exchange import Exchange
+    from .ratelimit import RateLimiter
 
 
 def wall_ms() -> int:
@@ -29,6 +30,7 @@ class SimContext:
     faults: Faults
     auth: Auth = field(init=False)
     exchange: "Exchange | None" = None
+    limits: "RateLimiter | None" = None
     extras: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -1,0 +1,74 @@
+"""The REST plumbing shared by the spot and futures routes: parameters, auth, JSON answers.
+
+Handlers are plain functions of a ``Call`` returning the JSON body; this wrapper does what
+every Binance endpoint does the same way (merge query and form body, check the signature,
+attach the order-count headers, or drop the connection for a lost-response fault).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+from aiohttp import web
+
+from .accounts import Account
+from .context import SimContext
+from .params import Params
+
+API_KEY_HEADER = "X-MBX-APIKEY"
+
+
+@dataclass
+class Call:
+    ctx: SimContext
+    request: web.Request
+    params: Params
+    account: Account | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    drop_connection: bool = False
+
+    @property
+    def acct(self) -> Account:
+        assert self.account is not None
+        return self.account
+
+
+Handler = Callable[[Call], Any]
+
+
+async def read_params(request: web.Request) -> tuple[str, str, dict[str, str]]:
+    """(raw query, raw body, merged params); the body wins on duplicates, as on Binance."""
+    raw_query = request.rel_url.raw_query_string
+    raw_body = ""
+    if request.method in ("POST", "PUT", "DELETE") and request.body_exists:
+        raw_body = await request.text()
+    params = dict(parse_qsl(raw_query, keep_blank_values=True))
+    if raw_body and "json" not in (request.content_type or ""):
+        params.update(parse_qsl(raw_body, keep_blank_values=True))
+    return raw_query, raw_body, params
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(text=json.dumps(body, separators=(",", ":")), status=status,
+                        content_type="application/json", headers=headers)
+
+
+def route(ctx: SimContext, handler: Handler, signed: bool = False) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        raw_query, raw_body, params = await read_params(request)
+        call = Call(ctx, request, Params(params))
+        if signed:
+            call.account = ctx.auth.verify_rest(request.headers.get(API_KEY_HEADER), raw_query, raw_body, params)
+        body = handler(call)
+        if call.drop_connection:
+            transport = request.transport
+            if transport is not None:
+                transport.abort()
+            raise ConnectionResetError("lost order response (fault injection)")
+        return json_response(body, headers=call.headers)
+
+    return wrapped
