@@ -6,7 +6,8 @@ The rules a trader relies on:
   datetimes are UTC (the platform's convention); aware ones are converted. ``interval=None``
   means 1-minute bars, as on the foxtrot platform. Ticks are not klines and are refused.
 * Only closed bars are returned, judged on the exchange clock (``now_ms``, server time), so
-  a bar still moving never reaches a backtest or the cache.
+  a bar still moving never reaches a backtest or the cache. A bar that closed only seconds
+  ago is returned but not cached (``SETTLE_MS``); the next query asks for it again.
 * Pages are requested one at a time (limit 1000, within both spot's and USDⓈ-M's maximum,
   the cheapest weight per bar on spot), so a long download never bursts the weight budget;
   the caller's ``fetch_klines`` does the weight gating and retries.
@@ -35,6 +36,11 @@ from .market_kind import MarketKind
 PAGE_LIMIT = 1000
 """Bars per request. Spot allows 1000 (weight 2), USDⓈ-M 1500 (weight 5 above 1000, 2 up to
 it): 1000 is the most bars per weight unit on both."""
+
+SETTLE_MS = 5_000
+"""A bar that closed less than this long ago is returned but not cached. Binance builds
+klines from its trade feed a little after the matching engine; a bar read the instant it
+closed could still lack its last trades, and a cached bar is never downloaded again."""
 
 INTERVAL_TO_BINANCE: dict[Interval, str] = {
     Interval.MINUTE: "1m",
@@ -127,8 +133,11 @@ class HistoricalDataManager:
         fetch_klines: FetchKlines | Callable[[str, str, int, int, int], Awaitable[list[Any]]],
         cache: BarCache | None,
         now_ms: Callable[[], int],
+        *,
+        settle_ms: int = SETTLE_MS,
     ) -> None:
         self.kind = kind
+        self.settle_ms = settle_ms
         self.adapter_name = adapter_name
         self._fetch = fetch_klines
         self._cache = cache
@@ -152,22 +161,24 @@ class HistoricalDataManager:
             return []
 
         key = (self.kind.value, symbol_id, code)
-        gaps = self._cache.missing(*key, start, end) if self._cache else [(start, end)]
+        # bars that closed moments ago are returned but not cached: see settle_ms
+        cache_end = max(start, min(end, bar_floor(code, now - self.settle_ms))) if self._cache else start
+        gaps = self._cache.missing(*key, start, cache_end) if self._cache and cache_end > start else []
         step = INTERVAL_MS[code]
-        total = sum((b - a) // step for a, b in gaps)
-        progress = _Progress(total, on_progress)
-        fetched: dict[int, CachedBar] = {}
+        progress = _Progress(sum((b - a) // step for a, b in gaps) + (end - cache_end) // step, on_progress)
+        fresh: dict[int, CachedBar] = {}
         for gap_start, gap_end in gaps:
-            await self._download(symbol_id, code, gap_start, gap_end, now, fetched, progress)
+            await self._download(symbol_id, code, gap_start, gap_end, now, progress, cache=True, sink=fresh)
+        if cache_end < end:
+            await self._download(symbol_id, code, cache_end, end, now, progress, cache=False, sink=fresh)
         progress.finish()
 
         if self._cache is None:
-            stored = [fetched[t] for t in sorted(fetched)]
-            return self._to_bars(stored, symbol_id, interval)
+            return self._to_bars([fresh[t] for t in sorted(fresh)], symbol_id, interval)
         if not gaps:
             self._log.debug("history {} {} served from cache", symbol_id, code)
         # a long history is thousands of rows and objects: build it off the event loop's thread
-        return await asyncio.to_thread(self._read_cached, key, start, end, interval)
+        return await asyncio.to_thread(self._read_cached, key, start, cache_end, interval, fresh)
 
     async def _download(
         self,
@@ -176,16 +187,21 @@ class HistoricalDataManager:
         start: int,
         end: int,
         now: int,
-        sink: dict[int, CachedBar],
         progress: _Progress,
+        *,
+        cache: bool,
+        sink: dict[int, CachedBar],
     ) -> None:
-        """Fetch ``[start, end)`` page by page; each page is stored before the next request."""
+        """Fetch ``[start, end)`` page by page; with ``cache`` each page is stored with its
+        coverage before the next request, otherwise it is collected in ``sink``."""
         step = INTERVAL_MS[code]
         cursor = start
         while cursor < end:
             rows = await self._fetch(symbol_id, code, cursor, end - 1, PAGE_LIMIT)
             page: dict[int, CachedBar] = {}
             for row in rows:
+                if len(row) < 8:
+                    raise ValueError(f"fetch_klines must return raw Binance kline rows, got {row!r}")
                 open_time, close_time = int(row[0]), int(row[6])
                 if cursor <= open_time < end and close_time < now:
                     page[open_time] = parse_row(row)
@@ -202,17 +218,22 @@ class HistoricalDataManager:
                     symbol_id, code, cursor, len(rows),
                 )
                 return
-            bars = [page[t] for t in sorted(page)]
-            if self._cache is not None:
+            if cache and self._cache is not None:
+                bars = [page[t] for t in sorted(page)]
                 self._cache.store(self.kind.value, symbol_id, code, bars, (cursor, next_cursor))
             else:
                 sink.update(page)
             progress.advance((next_cursor - cursor) // step)
             cursor = next_cursor
 
-    def _read_cached(self, key: tuple[str, str, str], start: int, end: int, interval: Interval) -> list[BarData]:
+    def _read_cached(
+        self, key: tuple[str, str, str], start: int, end: int, interval: Interval, fresh: dict[int, CachedBar]
+    ) -> list[BarData]:
+        """Cached bars of ``[start, end)`` followed by the not-yet-cacheable ones."""
         assert self._cache is not None
-        return self._to_bars(self._cache.bars(*key, start, end), key[1], interval)
+        stored = self._cache.bars(*key, start, end) if end > start else []
+        stored.extend(fresh[t] for t in sorted(fresh) if t >= end)
+        return self._to_bars(stored, key[1], interval)
 
     def _to_bars(self, stored: list[CachedBar], symbol_id: str, interval: Interval) -> list[BarData]:
         exchange = self.kind.exchange

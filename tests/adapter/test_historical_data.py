@@ -152,6 +152,33 @@ def test_now_exactly_on_a_boundary_includes_the_bar_that_just_closed(cache) -> N
     assert [b.datetime for b in bars][-1] == boundary - timedelta(minutes=1) and len(bars) == 5
 
 
+def test_a_bar_closed_seconds_ago_is_returned_but_only_cached_once_settled(cache) -> None:
+    boundary = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+    req = request(boundary - timedelta(minutes=5), None)
+    fetch = FakeKlines()
+    just_after = boundary + timedelta(seconds=1)
+    bars = run(manager(fetch, cache, now=just_after).query(req, "BTCUSDT"))
+    assert bars[-1].datetime == boundary - timedelta(minutes=1) and len(bars) == 5
+    last = ms(boundary) - MIN
+    assert cache.missing("spot", "BTCUSDT", "1m", ms(req.start), ms(boundary)) == [(last, ms(boundary))]
+    fetch.calls.clear()
+    assert run(manager(fetch, cache, now=just_after).query(req, "BTCUSDT")) == bars
+    assert [(c[2], c[3]) for c in fetch.calls] == [(last, ms(boundary) - 1)]  # only the unsettled bar
+    fetch.calls.clear()
+    settled = boundary + timedelta(seconds=10)
+    assert run(manager(fetch, cache, now=settled).query(req, "BTCUSDT")) == bars
+    assert run(manager(fetch, cache, now=settled).query(req, "BTCUSDT")) == bars
+    assert len(fetch.calls) == 1 and cache.missing("spot", "BTCUSDT", "1m", ms(req.start), ms(boundary)) == []
+
+
+def test_rows_that_are_not_raw_klines_are_refused() -> None:
+    async def ohlcv_only(*args: Any) -> list[list]:
+        return [[ms(DAY0), 1.0, 2.0, 0.5, 1.5, 10.0]]
+
+    with pytest.raises(ValueError, match="raw Binance kline rows"):
+        run(manager(ohlcv_only, None).query(request(DAY0, DAY0 + timedelta(minutes=1)), "BTCUSDT"))
+
+
 @pytest.mark.parametrize(
     ("interval", "code", "start", "end", "first", "count"),
     [
