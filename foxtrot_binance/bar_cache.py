@@ -29,8 +29,8 @@ import re
 import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 SCHEMA_VERSION = 1
 """Stored in ``PRAGMA user_version``. A later release that changes the tables bumps it and
@@ -67,9 +67,9 @@ class BarCacheError(RuntimeError):
     """The cache file cannot be used (unreadable, or written by a newer release)."""
 
 
-@dataclass(frozen=True, slots=True)
-class CachedBar:
-    """One stored candle; times in ms since the epoch (UTC)."""
+class CachedBar(NamedTuple):
+    """One stored candle; times in ms since the epoch (UTC). A tuple: a cached year of
+    minutes is half a million of them, built straight from sqlite rows."""
 
     open_time: int
     open: float
@@ -159,7 +159,7 @@ class BarCache:
                 "WHERE kind=? AND symbol=? AND interval=? AND open_time>=? AND open_time<? ORDER BY open_time",
                 (kind, symbol, interval, start, end),
             ).fetchall()
-        return [CachedBar(*row) for row in rows]
+        return list(map(CachedBar._make, rows))
 
     def coverage(self, kind: str, symbol: str, interval: str, start: int, end: int) -> list[tuple[int, int]]:
         """Covered ranges that overlap ``[start, end)``, oldest first (not clipped)."""
