@@ -151,7 +151,7 @@ class HistoricalDataManager:
         without duplicates. Raises ValueError for tick history; fetch errors propagate."""
         code = binance_interval(req.interval)
         interval = req.interval or Interval.MINUTE
-        now = self._now_ms()
+        now = int(self._now_ms())
         start = bar_ceil(code, to_utc_ms(req.start))
         # bars opening at or after the current bar's open are unfinished on the exchange clock
         end = bar_floor(code, now)
@@ -172,11 +172,12 @@ class HistoricalDataManager:
         if cache_end < end:
             await self._download(symbol_id, code, cache_end, end, now, progress, cache=False, sink=fresh)
         progress.finish()
+        if progress.total:
+            self._log.debug("history {} {}: downloaded {} bar slots in {} missing range(s)",
+                            symbol_id, code, progress.total, len(gaps) + (cache_end < end))
 
         if self._cache is None:
             return self._to_bars([fresh[t] for t in sorted(fresh)], symbol_id, interval)
-        if not gaps:
-            self._log.debug("history {} {} served from cache", symbol_id, code)
         # a long history is thousands of rows and objects: build it off the event loop's thread
         return await asyncio.to_thread(self._read_cached, key, start, cache_end, interval, fresh)
 
