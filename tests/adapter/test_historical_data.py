@@ -331,6 +331,28 @@ def test_duplicate_rows_in_a_page_are_merged() -> None:
     assert_contiguous(bars, MIN)
 
 
+def test_pages_are_requested_one_at_a_time(cache) -> None:
+    in_flight, peak = 0, 0
+
+    class Counting(FakeKlines):
+        async def __call__(self, *args: Any) -> list[list]:
+            nonlocal in_flight, peak
+            in_flight += 1
+            peak = max(peak, in_flight)
+            await asyncio.sleep(0)  # yield to anything else the manager might have started
+            try:
+                return await super().__call__(*args)
+            finally:
+                in_flight -= 1
+
+    fetch = Counting(gaps=((ms(DAY0 + timedelta(hours=1)), ms(DAY0 + timedelta(hours=2))),))
+    hdm = manager(fetch, cache)
+    run(hdm.query(request(DAY0 + timedelta(hours=1), DAY0 + timedelta(hours=2)), "BTCUSDT"))
+    # two missing ranges around the cached hour: still sequential
+    run(hdm.query(request(DAY0, DAY0 + timedelta(days=2)), "BTCUSDT"))
+    assert peak == 1 and len(fetch.calls) > 3
+
+
 def test_progress_is_reported_monotonically_up_to_the_total(cache) -> None:
     seen: list[tuple[int, int]] = []
     run(manager(FakeKlines(), cache).query(request(DAY0, DAY0 + timedelta(days=3)), "BTCUSDT", on_progress=lambda d, t: seen.append((d, t))))
@@ -354,7 +376,8 @@ def test_without_a_cache_every_query_downloads() -> None:
 
 
 # -- end to end: the simulator's klines through a real ccxt async client ----------------------
-def test_end_to_end_over_the_simulator_with_ccxt(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", [MarketKind.SPOT, MarketKind.USDM])
+def test_end_to_end_over_the_simulator_with_ccxt(tmp_path: Path, kind: MarketKind) -> None:
     import ccxt.async_support as ccxt_async
 
     from foxtrot_binance.endpoints import point_ccxt_at
@@ -371,7 +394,9 @@ def test_end_to_end_over_the_simulator_with_ccxt(tmp_path: Path) -> None:
         async def fetch_klines(symbol_id: str, interval: str, start_ms: int, end_ms: int, limit: int) -> list[list]:
             params = {"symbol": symbol_id, "interval": interval, "startTime": start_ms, "endTime": end_ms, "limit": limit}
             requests.append(params)
-            return await exchange.publicGetKlines(params)
+            if kind is MarketKind.SPOT:
+                return await exchange.publicGetKlines(params)
+            return await exchange.fapiPublicGetKlines(params)
 
         async def server_now() -> int:
             return int((await exchange.publicGetTime())["serverTime"])
@@ -381,18 +406,17 @@ def test_end_to_end_over_the_simulator_with_ccxt(tmp_path: Path) -> None:
             end = datetime.fromtimestamp(now // 86_400_000 * 86_400, tz=UTC) - timedelta(days=1)
             req = request(end - timedelta(days=3), end)
             with BarCache(tmp_path / "sim") as cache:
-                hdm = HistoricalDataManager(MarketKind.SPOT, "BINANCE", fetch_klines, cache, lambda: now)
+                hdm = HistoricalDataManager(kind, "BINANCE", fetch_klines, cache, lambda: now)
                 bars = await hdm.query(req, "BTCUSDT")
                 assert len(bars) == 4320
                 assert_contiguous(bars, MIN)
                 assert bars[0].datetime == end - timedelta(days=3)
                 assert all(b.low_price <= min(b.open_price, b.close_price) <= b.high_price for b in bars)
                 assert all(b.turnover > 0 for b in bars)
-                assert len(requests) == 5
+                assert len(requests) == 5 and {b.exchange for b in bars} == {kind.exchange}
                 cached = await hdm.query(req, "BTCUSDT")
                 assert cached == bars and len(requests) == 5
-                raw = await exchange.publicGetKlines({"symbol": "BTCUSDT", "interval": "1m",
-                                                      "startTime": ms(req.start), "limit": 1})
+                raw = await fetch_klines("BTCUSDT", "1m", ms(req.start), ms(req.start), 1)
                 assert bars[0].turnover == float(raw[0][7]) and bars[0].volume == float(raw[0][5])
         finally:
             await exchange.close()
