@@ -184,3 +184,14 @@ def test_namespace_for_servers_and_urls() -> None:
     a = namespace_for("live", "http://127.0.0.1:8080")
     assert a.startswith("url-") and a == namespace_for("testnet", "http://127.0.0.1:8080/")
     assert a != namespace_for("live", "http://127.0.0.1:8081")
+
+
+def test_two_instances_on_one_file_see_each_others_writes(tmp_path: Path) -> None:
+    """The spot and USD-M adapters (or the CLI) may each open the same namespace."""
+    with BarCache(tmp_path) as a, BarCache(tmp_path) as b:
+        a.store("spot", "BTCUSDT", "1m", [bar(0)], (0, 60_000))
+        b.store("usdm", "BTCUSDT", "1m", [bar(0)], (0, 60_000))
+        b.store("spot", "BTCUSDT", "1m", [bar(60_000)], (60_000, 120_000))
+        assert [x.open_time for x in a.bars("spot", "BTCUSDT", "1m", 0, 120_000)] == [0, 60_000]
+        assert a.coverage("spot", "BTCUSDT", "1m", 0, 120_000) == [(0, 120_000)]
+        assert len(a.bars("usdm", "BTCUSDT", "1m", 0, 60_000)) == 1
