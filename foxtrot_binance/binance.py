@@ -1,7 +1,7 @@
 """The adapter facades the host instantiates: BINANCE (spot) and BINANCE_USDM (USDⓈ-M).
 
-Both are thin: settings are validated here, everything else belongs to the coordinator and
-its managers. Until those land (issues 4 and 5), every trading method raises
+Thin by design: each public method hands its work to the coordinator (api_client.py) and
+returns at once; results arrive as events. Methods that are not built yet raise
 NotImplementedError saying so, because an adapter that pretends to trade is worse than one
 that refuses.
 """
@@ -14,12 +14,14 @@ from foxtrot_hooks import (
     BarData,
     BaseAdapter,
     CancelRequest,
+    EventSink,
     Exchange,
     HistoryRequest,
     OrderRequest,
     SubscribeRequest,
 )
 
+from foxtrot_binance.market_kind import MarketKind
 from foxtrot_binance.settings import BinanceSettings
 
 _DEFAULT_SETTING: dict[str, Any] = {
@@ -35,11 +37,67 @@ _DEFAULT_SETTING: dict[str, Any] = {
 
 
 class _BinanceAdapterBase(BaseAdapter):
-    market_kind: ClassVar[str] = "spot"
+    market_kind: ClassVar[MarketKind] = MarketKind.SPOT
     default_setting: ClassVar[dict[str, Any]] = _DEFAULT_SETTING
 
+    def _not_yet(self, method: str) -> None:
+        raise NotImplementedError(
+            f"{self.default_name}.{method} is not implemented yet in foxtrot-binance "
+            f"{_version()}: the {self.market_kind.value} adapter is under construction"
+        )
+
+
+class BinanceSpotAdapter(_BinanceAdapterBase):
+    """Binance spot. Thread-safe and non-blocking except ``query_history``."""
+
+    default_name: ClassVar[str] = "BINANCE"
+    exchanges: ClassVar[list[Exchange]] = [Exchange.BINANCE]
+    market_kind: ClassVar[MarketKind] = MarketKind.SPOT
+
+    def __init__(self, event_engine: EventSink, adapter_name: str) -> None:
+        super().__init__(event_engine, adapter_name)
+        from foxtrot_binance.api_client import BinanceApiClient
+
+        self.client = BinanceApiClient(self, self.market_kind)
+
     def connect(self, setting: dict[str, Any]) -> None:
-        """Validate ``setting`` (raises InvalidSettingsError naming the field), then connect."""
+        """Validate ``setting`` (InvalidSettingsError names the bad field), then connect in the
+        background: contracts, balances, open orders and recent fills arrive as events."""
+        self.client.connect(setting)
+
+    def close(self) -> None:
+        self.client.close()
+
+    def subscribe(self, req: SubscribeRequest) -> None:
+        self._not_yet("subscribe")
+
+    def send_order(self, req: OrderRequest) -> str:
+        """Returns the vt_orderid at once; SUBMITTING (or REJECTED with the reason) is pushed."""
+        return self.client.orders.send_order(req)
+
+    def cancel_order(self, req: CancelRequest) -> None:
+        self.client.orders.cancel_order(req)
+
+    def query_account(self) -> None:
+        self.client.query_account()
+
+    def query_position(self) -> None:
+        """Spot has no positions: balances are reported as AccountData. Emits nothing."""
+
+    def query_history(self, req: HistoryRequest) -> list[BarData]:
+        self._not_yet("query_history")
+        return []
+
+
+class BinanceUsdmAdapter(_BinanceAdapterBase):
+    """Binance USDⓈ-M perpetual futures (under construction: every method refuses)."""
+
+    default_name: ClassVar[str] = "BINANCE_USDM"
+    exchanges: ClassVar[list[Exchange]] = [Exchange.BINANCEUSDM]
+    market_kind: ClassVar[MarketKind] = MarketKind.USDM
+
+    def connect(self, setting: dict[str, Any]) -> None:
+        """Validate ``setting`` (InvalidSettingsError names the bad field), then refuse."""
         BinanceSettings.from_setting(setting)
         self._not_yet("connect")
 
@@ -65,28 +123,6 @@ class _BinanceAdapterBase(BaseAdapter):
     def query_history(self, req: HistoryRequest) -> list[BarData]:
         self._not_yet("query_history")
         return []
-
-    def _not_yet(self, method: str) -> None:
-        raise NotImplementedError(
-            f"{self.default_name}.{method} is not implemented yet in foxtrot-binance "
-            f"{_version()}: the {self.market_kind} adapter is under construction"
-        )
-
-
-class BinanceSpotAdapter(_BinanceAdapterBase):
-    """Binance spot. Spot has no positions: query_position emits none."""
-
-    default_name: ClassVar[str] = "BINANCE"
-    exchanges: ClassVar[list[Exchange]] = [Exchange.BINANCE]
-    market_kind: ClassVar[str] = "spot"
-
-
-class BinanceUsdmAdapter(_BinanceAdapterBase):
-    """Binance USDⓈ-M perpetual futures."""
-
-    default_name: ClassVar[str] = "BINANCE_USDM"
-    exchanges: ClassVar[list[Exchange]] = [Exchange.BINANCEUSDM]
-    market_kind: ClassVar[str] = "usdm"
 
 
 BinanceAdapter = BinanceSpotAdapter

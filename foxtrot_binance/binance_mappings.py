@@ -145,7 +145,13 @@ execution status unknown.' and friends - the order may exist."""
 
 
 def binance_error_body(exc: BaseException) -> tuple[int | None, str | None]:
-    """The ``{"code":..,"msg":..}`` ccxt embeds in its exception text, if any."""
+    """Binance's ``code`` and ``msg``: attached by our ccxt subclass, or embedded in the text."""
+    attached = getattr(exc, "binance_code", None)
+    if attached is not None:
+        try:
+            return int(attached), getattr(exc, "binance_msg", None)
+        except (TypeError, ValueError):
+            pass
     match = _JSON_IN_MESSAGE.search(str(exc))
     if not match:
         return None, None
@@ -166,7 +172,7 @@ def classify_error(exc: BaseException) -> BinanceFailure:
     code, msg = binance_error_body(exc)
     text = msg or _short(exc)
     if isinstance(exc, ccxt.DDoSProtection) or code == -1003:
-        banned = "banned" in (msg or str(exc)).lower() or " 418 " in f" {exc} "
+        banned = getattr(exc, "http_status", None) == 418 or " 418 " in f" {exc} " or "banned" in (msg or "").lower()
         return BinanceFailure(Outcome.BANNED if banned else Outcome.RATE_LIMITED, code, text)
     if isinstance(exc, ccxt.RateLimitExceeded) or code == -1015:
         return BinanceFailure(Outcome.RATE_LIMITED, code, text)

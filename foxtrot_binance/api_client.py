@@ -1,0 +1,228 @@
+"""The coordinator of one adapter: owns the I/O thread, the ccxt client and the managers.
+
+The facade (binance.py) calls in from the host's threads; this class turns each call into
+work on the I/O loop and routes the managers' results back to the facade's ``on_*``
+helpers. Connecting is asynchronous and resilient: a network failure at connect time is
+retried with backoff (and said in the log), an authentication failure is said once and left
+for a human to fix.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import random
+import threading
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any
+
+from foxtrot_binance.account_manager import AccountManager
+from foxtrot_binance.binance_mappings import Outcome, backoff_delay, classify_error
+from foxtrot_binance.clock import ClockSync
+from foxtrot_binance.contract_manager import ContractManager, Instrument
+from foxtrot_binance.exchange_factory import create_exchange, guard_ccxt_logging
+from foxtrot_binance.io_thread import IoThread
+from foxtrot_binance.logs import get_logger, register_secret
+from foxtrot_binance.market_kind import MarketKind
+from foxtrot_binance.order_manager import OrderManager
+from foxtrot_binance.rate_limit import DEFAULT_WEIGHT_LIMITS, WeightGate
+from foxtrot_binance.rest_gateway import RestGateway
+from foxtrot_binance.settings import BinanceSettings
+from foxtrot_binance.user_stream import UserStream
+
+if TYPE_CHECKING:
+    from foxtrot_hooks import BaseAdapter
+
+MAX_CONNECT_DELAY_S = 60.0
+
+
+class BinanceApiClient:
+    def __init__(self, adapter: BaseAdapter, kind: MarketKind) -> None:
+        self.adapter = adapter
+        self.kind = kind
+        name = adapter.adapter_name
+        self.log = get_logger(name)
+        self.contracts = ContractManager(kind, name)
+        self.orders = OrderManager(kind, name, self.contracts, adapter.on_order, adapter.on_trade, adapter.write_log, self.log)
+        self.accounts = AccountManager(kind, name, adapter.on_account, adapter.on_position, self.log)
+        self.io = IoThread(name)
+        self.settings: BinanceSettings | None = None
+        self.exchange: Any = None
+        self.rest: RestGateway | None = None
+        self.clock: ClockSync | None = None
+        self.gate: WeightGate | None = None
+        self.user_stream: UserStream | None = None
+        self.ready = threading.Event()  # contracts loaded, REST usable
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._state_lock = threading.Lock()
+        self._closed = False
+        self._rng = random.Random()
+
+    # -- host side ----------------------------------------------------------------------
+    def connect(self, setting: dict[str, Any]) -> None:
+        """Validate at once (raises naming the field), then connect in the background."""
+        settings = BinanceSettings.from_setting(setting)
+        with self._state_lock:
+            if self._closed:
+                raise RuntimeError(f"{self.adapter.adapter_name} was closed; create a new adapter to reconnect")
+            if self.settings is not None:
+                self.adapter.write_log("Already connected or connecting; connect() ignored")
+                return
+            self.settings = settings
+        for secret in (settings.api_key, settings.secret):
+            if secret is not None:
+                register_secret(secret.get_secret_value())
+        self.orders.schedule = self.schedule
+        self.orders.trading_enabled = self._trading_block_reason
+        self.orders.reference_price = self._reference_price
+        self.io.start()
+        self.schedule(self._run())
+
+    def close(self) -> None:
+        """Stop streams, close ccxt's sessions on their own loop, join the thread. Idempotent."""
+        with self._state_lock:
+            if self._closed:
+                return
+            self._closed = True
+            started = self.io.running
+        self.ready.clear()
+        if started:
+            self.io.stop(self._shutdown)
+            self.adapter.write_log("Disconnected")
+
+    def schedule(self, coro: Coroutine[Any, Any, Any]) -> concurrent.futures.Future[Any]:
+        """Run ``coro`` on the I/O loop; failures are logged, never lost silently."""
+        future = self.io.submit(self._tracked(coro))
+        return future
+
+    def run_blocking(self, coro: Coroutine[Any, Any, Any], timeout: float) -> Any:
+        """For the one blocking call (history): wait for ``coro`` on the loop."""
+        future = self.io.submit(asyncio.wait_for(coro, timeout))
+        return future.result(timeout + 1)
+
+    def query_account(self) -> None:
+        if self._not_ready("query_account"):
+            return
+        self.schedule(self.accounts.refresh())
+
+    # -- I/O loop -----------------------------------------------------------------------
+    async def _tracked(self, coro: Coroutine[Any, Any, Any]) -> Any:
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+        try:
+            return await coro
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.log.opt(exception=exc).error("background task failed: {}", exc)
+            raise
+        finally:
+            if task is not None:
+                self._tasks.discard(task)
+
+    async def _run(self) -> None:
+        attempt = 0
+        while True:
+            try:
+                await self._connect_once()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                failure = classify_error(exc) if _is_ccxt(exc) else None
+                reason = failure.reason if failure else f"{type(exc).__name__}: {exc}"
+                if failure is not None and failure.outcome is Outcome.AUTH:
+                    self.adapter.write_log(f"Connection refused by Binance: {reason}. Check the API key and secret.")
+                    return
+                delay = backoff_delay(attempt, self.settings.reconnect_delay if self.settings else 1.0, MAX_CONNECT_DELAY_S, self._rng)
+                attempt += 1
+                self.adapter.write_log(f"Connection failed ({reason}); retrying in {delay:.1f}s")
+                await asyncio.sleep(delay)
+
+    async def _connect_once(self) -> None:
+        settings = self.settings
+        assert settings is not None
+        guard_ccxt_logging()
+        if self.exchange is None:
+            self.clock_offset_ms = 0
+            self.gate = WeightGate(DEFAULT_WEIGHT_LIMITS[self.kind.value], settings.rate_limit_buffer, self._now_ms)
+            self.exchange = create_exchange(self.kind, settings, self.gate.observe)
+            # ping the private stream often enough that a dead socket is noticed within stale_after
+            self.exchange.streaming = {**getattr(self.exchange, "streaming", {}), "keepAlive": int(settings.stale_after * 500)}
+            self.clock = ClockSync(self.exchange)
+            self.rest = RestGateway(self.exchange, self.gate, self.clock, settings.retry, self.log)
+        assert self.rest is not None and self.clock is not None
+        await self.gate.acquire(1)  # type: ignore[union-attr]
+        offset = await self.clock.sync()
+        await self.rest.call("load_markets", weight=20)
+        contracts = self.contracts.load(self.exchange.markets)
+        for contract in contracts:
+            self.adapter.on_contract(contract)
+        self.orders.rest = self.rest
+        self.accounts.rest = self.rest
+        self.adapter.write_log(
+            f"{len(contracts)} {self.kind.value} contracts loaded; clock offset to Binance {offset} ms"
+        )
+        self.ready.set()
+        if settings.has_credentials:
+            await self.accounts.refresh()
+            self.user_stream = UserStream(
+                self.kind, self.exchange, self.orders, self.accounts, settings.reconnect_delay,
+                self.adapter.write_log, self.log,
+            )
+            asyncio.create_task(self._tracked(self.user_stream.run()))
+        else:
+            self.adapter.write_log("No API keys configured: public market data and history only, trading disabled")
+        self.adapter.write_log(f"Connected to Binance {self.kind.value} ({self._where()})")
+
+    async def _shutdown(self) -> None:
+        current = asyncio.current_task()
+        for task in list(self._tasks):
+            if task is not current:
+                task.cancel()
+        pending = [t for t in self._tasks if t is not current]
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+        if self.exchange is not None:
+            try:
+                await self.exchange.close()
+            except Exception as exc:
+                self.log.warning("closing the ccxt client failed: {}", exc)
+
+    # -- helpers ------------------------------------------------------------------------
+    def _now_ms(self) -> int:
+        if self.clock is not None:
+            return self.clock.now_ms()
+        import time
+
+        return time.time_ns() // 1_000_000
+
+    def _trading_block_reason(self) -> str | None:
+        if self._closed:
+            return "the adapter is closed"
+        if not self.ready.is_set():
+            return "not connected yet"
+        if self.settings is None or not self.settings.has_credentials:
+            return "no API keys configured: trading is disabled"
+        return None
+
+    def _reference_price(self, instrument: Instrument) -> float | None:
+        return None
+
+    def _not_ready(self, what: str) -> bool:
+        if self.ready.is_set() and not self._closed:
+            return False
+        self.adapter.write_log(f"{what}: not connected")
+        return True
+
+    def _where(self) -> str:
+        settings = self.settings
+        assert settings is not None
+        return f"base URL {settings.base_url}" if settings.base_url else f"{settings.server} server"
+
+
+def _is_ccxt(exc: BaseException) -> bool:
+    import ccxt
+
+    return isinstance(exc, ccxt.BaseError)

@@ -1,0 +1,591 @@
+"""Order lifecycle: submit exactly once, track to the end, report every fill exactly once.
+
+The guarantees, and how they are kept:
+* **No duplicate order.** The adapter mints the client order id and sends it as
+  ``newClientOrderId``. A submission is never retried blindly: when its outcome is unknown
+  (timeout, 5xx, dropped connection) the manager asks Binance for that client id, several
+  times over a few seconds, and only if Binance has no trace of it is the order reported
+  REJECTED. If the order surfaces later anyway, it is tracked again and a warning logged.
+* **No lost order.** Every order is registered before anything is sent and stays tracked
+  until a terminal state; after every user-stream (re)connect ``reconcile`` asks Binance for
+  open orders, for every still-active tracked order by client id, and for trades since the
+  last one seen.
+* **Exactly-once fills.** Trades are keyed by (symbol, trade id) whatever the source (REST
+  response, user stream, reconciliation).
+* **Never backwards.** An update is applied only if it moves the order forward
+  (``is_progress``); a late REST snapshot cannot undo a stream event.
+* **Emitted objects are never mutated.** Each update builds a new OrderData; the previous one
+  stays exactly as the host received it.
+
+Thread model: ``send_order`` and ``cancel_order`` run on the host's thread, validate, register
+and emit at once, then schedule the network part on the adapter's I/O loop; everything else
+runs on that loop. The registry is guarded by a lock so both sides can read it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from foxtrot_hooks import CancelRequest, Offset, OrderData, OrderRequest, Status, TradeData
+
+from foxtrot_binance.binance_mappings import (
+    BINANCE_TO_DIRECTION,
+    ORDER_TYPE_SHAPES,
+    SIDE_TO_BINANCE,
+    TERMINAL_STATUSES,
+    Outcome,
+    as_float,
+    classify_error,
+    is_progress,
+    order_type_from_binance,
+    status_from_binance,
+)
+from foxtrot_binance.contract_manager import ContractManager, Instrument, InvalidOrderRequest
+from foxtrot_binance.market_kind import MarketKind
+from foxtrot_binance.order_ids import ClientOrderIdFactory
+from foxtrot_binance.rate_limit import RequestThrottled
+
+UNKNOWN_OUTCOME_CHECKS = (0.2, 0.5, 1.0, 2.0, 4.0)
+"""Delays (s) between the by-client-id queries that settle an unknown submission outcome."""
+ORDER_MAX_WAIT_S = 2.0
+"""An order waits at most this long for request-weight budget; longer means REJECTED, unsent."""
+MAX_REMEMBERED_TRADES = 200_000
+
+
+@dataclass
+class _Tracked:
+    order: OrderData  # the last emitted state; replaced, never mutated
+    instrument: Instrument
+    exchange_id: str | None = None
+    in_flight: bool = False  # the submission has not been answered yet
+    provisional_reject: bool = False  # REJECTED because Binance had no trace after an unknown outcome
+    trade_volume: float = 0.0  # sum of the fills emitted for this order
+
+
+@dataclass
+class _SeenTrades:
+    keys: set[tuple[str, str]] = field(default_factory=set)
+    order: deque[tuple[str, str]] = field(default_factory=deque)
+
+    def add(self, key: tuple[str, str]) -> bool:
+        """True the first time ``key`` is seen."""
+        if key in self.keys:
+            return False
+        self.keys.add(key)
+        self.order.append(key)
+        if len(self.order) > MAX_REMEMBERED_TRADES:
+            self.keys.discard(self.order.popleft())
+        return True
+
+
+class OrderManager:
+    def __init__(
+        self,
+        kind: MarketKind,
+        adapter_name: str,
+        contracts: ContractManager,
+        on_order: Callable[[OrderData], None],
+        on_trade: Callable[[TradeData], None],
+        write_log: Callable[[str], None],
+        log: Any,
+    ) -> None:
+        self.kind = kind
+        self.adapter_name = adapter_name
+        self.contracts = contracts
+        self._on_order = on_order
+        self._on_trade = on_trade
+        self._write_log = write_log
+        self._log = log
+        self.ids = ClientOrderIdFactory()
+        self._lock = threading.Lock()
+        self._tracked: dict[str, _Tracked] = {}
+        self._by_exchange_id: dict[str, str] = {}
+        self._seen_trades = _SeenTrades()
+        self._last_trade_ms: dict[str, int] = {}
+        # wired by the coordinator at connect
+        self.rest: Any = None
+        self.schedule: Callable[[Any], Any] | None = None  # run a coroutine on the I/O loop
+        self.trading_enabled: Callable[[], str | None] = lambda: "not connected"
+        self.reference_price: Callable[[Instrument], float | None] = lambda instrument: None
+
+    # -- host side (any thread) -------------------------------------------------------
+    def send_order(self, req: OrderRequest) -> str:
+        """Validate, register, emit SUBMITTING (or REJECTED) and schedule the submission."""
+        client_id = self.ids.next()
+        instrument = self.contracts.resolve(req.symbol) if req.exchange is self.kind.exchange else None
+        if instrument is None:
+            symbol = req.symbol
+            reason = (
+                f"unknown symbol {req.vt_symbol} for {self.adapter_name}"
+                if req.exchange is self.kind.exchange
+                else f"{req.vt_symbol}: {self.adapter_name} trades {self.kind.exchange.value} only"
+            )
+            return self._reject_unsent(req.create_order_data(client_id, self.adapter_name), symbol, reason)
+        # the contract's Binance id, whichever spelling the host used (BTC/USDT, BTCUSDT.BINANCE)
+        order = _with(req.create_order_data(client_id, self.adapter_name), symbol=instrument.id)
+        order.datetime = datetime.now(timezone.utc)
+        try:
+            reason = self.trading_enabled()
+            if reason:
+                raise InvalidOrderRequest(reason)
+            params = self._order_params(req, instrument, client_id)
+        except InvalidOrderRequest as exc:
+            return self._reject_unsent(order, instrument.id, str(exc), instrument)
+        order = _with(order, price=params.price_float, volume=params.volume_float)
+        with self._lock:
+            self._tracked[client_id] = _Tracked(order=order, instrument=instrument, in_flight=True)
+        self._on_order(order)
+        assert self.schedule is not None
+        self.schedule(self._submit(client_id, params))
+        return order.vt_orderid
+
+    def cancel_order(self, req: CancelRequest) -> None:
+        """Ask Binance to cancel; the outcome arrives as an order event."""
+        with self._lock:
+            tracked = self._tracked.get(req.orderid)
+        if tracked is None:
+            self._write_log(f"Cancel {self.adapter_name}.{req.orderid}: no such order is known to this adapter")
+            return
+        if tracked.order.status in TERMINAL_STATUSES:
+            self._write_log(
+                f"Cancel {tracked.order.vt_orderid}: the order is already {tracked.order.status.value}, nothing to cancel"
+            )
+            return
+        if self.schedule is None:
+            self._write_log(f"Cancel {tracked.order.vt_orderid}: not connected")
+            return
+        self.schedule(self._cancel(req.orderid))
+
+    def get_order(self, client_id: str) -> OrderData | None:
+        with self._lock:
+            tracked = self._tracked.get(client_id)
+        return tracked.order if tracked else None
+
+    def active_orders(self) -> list[OrderData]:
+        with self._lock:
+            return [t.order for t in self._tracked.values() if t.order.status not in TERMINAL_STATUSES]
+
+    # -- validation -------------------------------------------------------------------
+    @dataclass(frozen=True)
+    class _Params:
+        ccxt_symbol: str
+        ccxt_type: str
+        side: str
+        amount: float
+        price: float | None
+        extra: dict[str, Any]
+        price_float: float
+        volume_float: float
+
+    def _order_params(self, req: OrderRequest, instrument: Instrument, client_id: str) -> OrderManager._Params:
+        shape = ORDER_TYPE_SHAPES.get(req.type)
+        if shape is None:
+            raise InvalidOrderRequest(f"order type {req.type.value} is not supported by Binance")
+        side = SIDE_TO_BINANCE.get(req.direction)
+        if side is None:
+            raise InvalidOrderRequest(f"direction must be LONG or SHORT, got {req.direction}")
+        binance_type = "STOP_LOSS" if shape.stop and self.kind is MarketKind.SPOT else (
+            "STOP_MARKET" if shape.stop else shape.ccxt_type.upper()
+        )
+        if instrument.order_types and binance_type not in instrument.order_types:
+            raise InvalidOrderRequest(f"{instrument.id} does not accept {binance_type} orders at Binance")
+        if shape.needs_price and not (req.price > 0):
+            raise InvalidOrderRequest(f"{req.type.value} orders need a positive price, got {req.price}")
+        is_market = shape.ccxt_type == "market"
+        qty, price = self.contracts.check_order(
+            instrument,
+            req.volume,
+            req.price if shape.needs_price else None,
+            market=is_market,
+            reference_price=self.reference_price(instrument) if not shape.needs_price else None,
+        )
+        extra: dict[str, Any] = {"newClientOrderId": client_id}
+        send_price: float | None = float(price) if price is not None and not is_market else None
+        if shape.time_in_force and not is_market:
+            extra["timeInForce"] = shape.time_in_force
+        if shape.stop:
+            extra["triggerPrice"] = float(price)  # type: ignore[arg-type]
+        return OrderManager._Params(
+            ccxt_symbol=instrument.ccxt_symbol,
+            ccxt_type=shape.ccxt_type,
+            side=side,
+            amount=float(qty),
+            price=send_price,
+            extra=extra,
+            price_float=float(price) if price is not None else 0.0,
+            volume_float=float(qty),
+        )
+
+    def _reject_unsent(self, order: OrderData, symbol: str, reason: str, instrument: Instrument | None = None) -> str:
+        rejected = _with(order, symbol=symbol, status=Status.REJECTED)
+        rejected.datetime = datetime.now(timezone.utc)
+        rejected.extra = {"reason": reason}
+        if instrument is not None:
+            with self._lock:
+                self._tracked[order.orderid] = _Tracked(order=rejected, instrument=instrument)
+        self._on_order(rejected)
+        self._write_log(f"Order {rejected.vt_orderid} rejected, nothing sent: {reason}")
+        return rejected.vt_orderid
+
+    # -- I/O loop side ------------------------------------------------------------------
+    async def _submit(self, client_id: str, params: OrderManager._Params) -> None:
+        import ccxt
+
+        try:
+            result = await self.rest.call(
+                "create_order",
+                params.ccxt_symbol,
+                params.ccxt_type,
+                params.side,
+                params.amount,
+                params.price,
+                dict(params.extra),
+                weight=1,
+                idempotent=False,
+                max_wait=ORDER_MAX_WAIT_S,
+            )
+        except RequestThrottled as exc:
+            self._finish_rejected(client_id, f"not sent: {exc}")
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if not isinstance(exc, ccxt.BaseError):
+                self._log.opt(exception=exc).error("order {} submission crashed", client_id)
+                await self._settle_unknown(client_id, f"{type(exc).__name__}: {exc}")
+                return
+            failure = classify_error(exc)
+            if failure.outcome is Outcome.UNKNOWN:
+                await self._settle_unknown(client_id, failure.reason)
+            else:
+                self._finish_rejected(client_id, failure.reason)
+            return
+        finally:
+            with self._lock:
+                tracked = self._tracked.get(client_id)
+                if tracked is not None:
+                    tracked.in_flight = False
+        self.apply_order(result)
+        for trade in result.get("trades") or []:
+            self.apply_trade(trade, fallback_client_id=client_id)
+
+    async def _settle_unknown(self, client_id: str, reason: str) -> None:
+        """The submission may or may not have reached Binance: ask by client id, never resend."""
+        import ccxt
+
+        with self._lock:
+            tracked = self._tracked.get(client_id)
+        if tracked is None:
+            return
+        self._write_log(
+            f"Order {tracked.order.vt_orderid}: submission outcome unknown ({reason}); "
+            "checking Binance by client order id before anything else"
+        )
+        for delay in UNKNOWN_OUTCOME_CHECKS:
+            if tracked.order.status is not Status.SUBMITTING:
+                return  # the user stream already told us
+            try:
+                found = await self.rest.call(
+                    "fetch_order", None, tracked.instrument.ccxt_symbol, {"origClientOrderId": client_id}, weight=4
+                )
+            except RequestThrottled:
+                await asyncio.sleep(delay)
+                continue
+            except ccxt.OrderNotFound:
+                await asyncio.sleep(delay)
+                continue
+            except ccxt.BaseError as exc:
+                failure = classify_error(exc)
+                if failure.outcome is Outcome.UNKNOWN:
+                    await asyncio.sleep(delay)
+                    continue
+                self._log.warning("order {}: status query failed: {}", client_id, failure.reason)
+                await asyncio.sleep(delay)
+                continue
+            self.apply_order(found)
+            self._write_log(f"Order {tracked.order.vt_orderid}: found at Binance after the unknown outcome; tracking it")
+            return
+        if tracked.order.status is Status.SUBMITTING:
+            tracked.provisional_reject = True
+            self._finish_rejected(
+                client_id,
+                f"submission failed ({reason}) and Binance has no order with client id {client_id}",
+            )
+
+    def _finish_rejected(self, client_id: str, reason: str) -> None:
+        with self._lock:
+            tracked = self._tracked.get(client_id)
+        if tracked is None or tracked.order.status in TERMINAL_STATUSES:
+            return
+        order = _with(tracked.order, status=Status.REJECTED)
+        order.datetime = datetime.now(timezone.utc)
+        order.extra = {**(tracked.order.extra or {}), "reason": reason}
+        tracked.order = order
+        self._on_order(order)
+        self._write_log(f"Order {order.vt_orderid} rejected: {reason}")
+
+    async def _cancel(self, client_id: str) -> None:
+        import ccxt
+
+        with self._lock:
+            tracked = self._tracked.get(client_id)
+        if tracked is None:
+            return
+        try:
+            result = await self.rest.call(
+                "cancel_order",
+                tracked.exchange_id,
+                tracked.instrument.ccxt_symbol,
+                {"origClientOrderId": client_id},
+                weight=1,
+                idempotent=False,
+                max_wait=ORDER_MAX_WAIT_S,
+            )
+        except RequestThrottled as exc:
+            self._write_log(f"Cancel {tracked.order.vt_orderid} not sent: {exc}")
+            return
+        except ccxt.BaseError as exc:
+            failure = classify_error(exc)
+            self._write_log(f"Cancel {tracked.order.vt_orderid} failed: {failure.reason}; checking the order")
+            await self.refresh_order(client_id)
+            return
+        self.apply_order(result, fallback_client_id=client_id)
+
+    async def refresh_order(self, client_id: str) -> None:
+        """Re-read one order by client id and apply what Binance says."""
+        import ccxt
+
+        with self._lock:
+            tracked = self._tracked.get(client_id)
+        if tracked is None:
+            return
+        try:
+            found = await self.rest.call(
+                "fetch_order", None, tracked.instrument.ccxt_symbol, {"origClientOrderId": client_id}, weight=4
+            )
+        except ccxt.OrderNotFound:
+            if not tracked.in_flight and tracked.order.status is Status.SUBMITTING:
+                await self._settle_unknown(client_id, "no answer to the submission")
+            return
+        except ccxt.BaseError as exc:
+            self._log.warning("order {}: refresh failed: {}", client_id, classify_error(exc).reason)
+            return
+        self.apply_order(found)
+
+    # -- applying what Binance says (loop) ----------------------------------------------
+    def apply_order(self, data: dict[str, Any], fallback_client_id: str | None = None) -> None:
+        """Apply one ccxt order structure (REST result or user-stream update)."""
+        info = data.get("info") or {}
+        if isinstance(info.get("o"), dict):  # futures ORDER_TRADE_UPDATE
+            info = info["o"]
+        client_id = data.get("clientOrderId") or info.get("C") or info.get("c") or fallback_client_id
+        exchange_id = str(data["id"]) if data.get("id") is not None else None
+        if not client_id and exchange_id is not None:
+            with self._lock:
+                client_id = self._by_exchange_id.get(exchange_id)
+        if not client_id:
+            self._log.warning("order update without a client id ignored: {}", exchange_id)
+            return
+        raw_status = info.get("X") or info.get("status") or info.get("algoStatus")
+        filled = as_float(data.get("filled"))
+        try:
+            status = status_from_binance(raw_status, filled) if raw_status else _status_from_ccxt(data, filled)
+        except ValueError as exc:
+            self._log.warning("order {}: {}", client_id, exc)
+            return
+        with self._lock:
+            tracked = self._tracked.get(client_id)
+            if exchange_id is not None:
+                self._by_exchange_id[exchange_id] = client_id
+        if tracked is None:
+            tracked = self._adopt(client_id, data, info)
+            if tracked is None:
+                return
+        if exchange_id is not None:
+            tracked.exchange_id = exchange_id
+        current = tracked.order
+        if tracked.provisional_reject:
+            tracked.provisional_reject = False
+            self._write_log(
+                f"Order {current.vt_orderid} exists at Binance after all (status {raw_status}); tracking it again"
+            )
+            current = _with(current, status=Status.SUBMITTING)
+            current.extra = None
+        if not is_progress(current.status, current.traded, status, filled):
+            return
+        order = _with(current, status=status, traded=max(filled, current.traded))
+        timestamp = data.get("lastUpdateTimestamp") or data.get("timestamp")
+        order.datetime = _utc(timestamp) if timestamp else datetime.now(timezone.utc)
+        average = as_float(data.get("average"))
+        extra = {k: v for k, v in (current.extra or {}).items() if k != "reason"}
+        extra.update({"exchange_order_id": exchange_id} if exchange_id else {})
+        if average:
+            extra["average_price"] = average
+        if status is Status.CANCELLED and raw_status and raw_status.upper().startswith("EXPIRED"):
+            extra["expired"] = True
+        if status is Status.REJECTED:
+            extra["reason"] = info.get("r") or info.get("rejectReason") or "rejected by Binance"
+        order.extra = extra or None
+        tracked.order = order
+        self._on_order(order)
+
+    def _adopt(self, client_id: str, data: dict[str, Any], info: dict[str, Any]) -> _Tracked | None:
+        """Start tracking an order this adapter did not place (another session, the web UI)."""
+        symbol_id = info.get("symbol") or info.get("s")
+        instrument = self.contracts.resolve(data.get("symbol") or "") or (
+            self.contracts.by_id(symbol_id) if symbol_id else None
+        )
+        if instrument is None:
+            self._log.info("order {} on a symbol this adapter does not trade ignored", client_id)
+            return None
+        side = (data.get("side") or info.get("side") or info.get("S") or "").upper()
+        order = OrderData(
+            adapter_name=self.adapter_name,
+            symbol=instrument.id,
+            exchange=self.kind.exchange,
+            orderid=client_id,
+            type=order_type_from_binance(info.get("type") or info.get("o") or "LIMIT", info.get("timeInForce") or info.get("f")),
+            direction=BINANCE_TO_DIRECTION.get(side),
+            price=as_float(data.get("price")),
+            volume=as_float(data.get("amount")),
+            status=Status.SUBMITTING,
+        )
+        tracked = _Tracked(order=order, instrument=instrument)
+        with self._lock:
+            existing = self._tracked.setdefault(client_id, tracked)
+        return existing
+
+    def apply_trade(self, data: dict[str, Any], fallback_client_id: str | None = None) -> None:
+        """Emit one fill exactly once, whatever the source."""
+        info = data.get("info") or {}
+        if isinstance(info.get("o"), dict):
+            info = info["o"]
+        instrument = self.contracts.resolve(data.get("symbol") or "") or self.contracts.by_id(
+            info.get("symbol") or info.get("s") or ""
+        )
+        trade_id = data.get("id") if data.get("id") is not None else info.get("t") or info.get("tradeId") or info.get("id")
+        if instrument is None or trade_id is None:
+            return
+        key = (instrument.id, str(trade_id))
+        exchange_order_id = str(data["order"]) if data.get("order") is not None else None
+        client_id = info.get("c") if isinstance(info.get("c"), str) and info.get("x", "TRADE") == "TRADE" else None
+        with self._lock:
+            if exchange_order_id is not None and exchange_order_id in self._by_exchange_id:
+                client_id = self._by_exchange_id[exchange_order_id]
+            client_id = client_id or fallback_client_id or exchange_order_id
+            if not self._seen_trades.add(key):
+                return
+            tracked = self._tracked.get(client_id or "")
+        side = (data.get("side") or "").upper()
+        timestamp = data.get("timestamp")
+        trade = TradeData(
+            adapter_name=self.adapter_name,
+            symbol=instrument.id,
+            exchange=self.kind.exchange,
+            orderid=client_id or "",
+            tradeid=str(trade_id),
+            direction=BINANCE_TO_DIRECTION.get(side) if side else (tracked.order.direction if tracked else None),
+            offset=tracked.order.offset if tracked else Offset.NONE,
+            price=as_float(data.get("price")),
+            volume=as_float(data.get("amount")),
+            datetime=_utc(timestamp) if timestamp else datetime.now(timezone.utc),
+        )
+        fee = data.get("fee") or {}
+        trade.extra = {
+            "commission": as_float(fee.get("cost")),
+            "commission_asset": fee.get("currency"),
+            "maker": data.get("takerOrMaker") == "maker",
+            "exchange_order_id": exchange_order_id,
+        }
+        if timestamp:
+            self._last_trade_ms[instrument.id] = max(self._last_trade_ms.get(instrument.id, 0), int(timestamp))
+        if tracked is not None:
+            tracked.trade_volume += trade.volume
+        self._on_trade(trade)
+
+    def apply_orders(self, orders: Iterable[dict[str, Any]]) -> None:
+        for data in orders:
+            self.apply_order(data)
+
+    def apply_trades(self, trades: Iterable[dict[str, Any]]) -> None:
+        for data in sorted(trades, key=lambda t: t.get("timestamp") or 0):
+            self.apply_trade(data)
+
+    # -- reconciliation (loop) ---------------------------------------------------------
+    async def reconcile(self) -> None:
+        """Bring every tracked order and every fill up to date from REST.
+
+        Called after connect and after every user-stream (re)connect, once the stream is
+        live again, so anything that happened while it was down is recovered."""
+        import ccxt
+
+        open_orders = await self.rest.call("fetch_open_orders", weight=80 if self.kind is MarketKind.SPOT else 40)
+        self.apply_orders(open_orders)
+        open_ids = {o.get("clientOrderId") for o in open_orders}
+        with self._lock:
+            stale = [
+                cid
+                for cid, t in self._tracked.items()
+                if t.order.status not in TERMINAL_STATUSES and cid not in open_ids and not t.in_flight
+            ]
+            symbols = {t.instrument.id for t in self._tracked.values()}
+        symbols |= {self.contracts.resolve(o.get("symbol") or "").id for o in open_orders if self.contracts.resolve(o.get("symbol") or "")}
+        for client_id in stale:
+            await self.refresh_order(client_id)
+        for symbol_id in sorted(symbols):
+            instrument = self.contracts.by_id(symbol_id)
+            if instrument is None:
+                continue
+            since = self._last_trade_ms.get(symbol_id)
+            try:
+                trades = await self.rest.call(
+                    "fetch_my_trades", instrument.ccxt_symbol, since - 1000 if since else None, 1000, weight=20
+                )
+            except ccxt.BaseError as exc:
+                self._log.warning("trade reconciliation for {} failed: {}", symbol_id, classify_error(exc).reason)
+                continue
+            await self._learn_client_ids(trades, instrument)
+            self.apply_trades(trades)
+
+    async def _learn_client_ids(self, trades: list[dict[str, Any]], instrument: Instrument) -> None:
+        """REST trades carry Binance's order id only; map unknown ones to client ids first."""
+        import ccxt
+
+        unknown = {str(t["order"]) for t in trades if t.get("order") is not None}
+        with self._lock:
+            unknown -= set(self._by_exchange_id)
+        for exchange_id in sorted(unknown):
+            try:
+                found = await self.rest.call("fetch_order", exchange_id, instrument.ccxt_symbol, weight=4)
+            except ccxt.BaseError:
+                continue
+            self.apply_order(found)
+
+
+def _with(order: OrderData, **changes: Any) -> OrderData:
+    """A new OrderData with ``changes``; the original object is left untouched."""
+    new = copy.copy(order)
+    for name, value in changes.items():
+        setattr(new, name, value)
+    if "symbol" in changes:
+        new.vt_symbol = f"{new.symbol}.{new.exchange.value}"
+    new.extra = dict(order.extra) if order.extra else None
+    return new
+
+
+def _status_from_ccxt(data: dict[str, Any], filled: float) -> Status:
+    status = (data.get("status") or "").lower()
+    mapping = {"closed": "FILLED", "canceled": "CANCELED", "cancelled": "CANCELED", "expired": "EXPIRED", "rejected": "REJECTED"}
+    return status_from_binance(mapping.get(status, "NEW"), filled)
+
+
+def _utc(timestamp_ms: Any) -> datetime:
+    return datetime.fromtimestamp(int(timestamp_ms) / 1000, tz=timezone.utc)
+

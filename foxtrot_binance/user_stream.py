@@ -1,0 +1,126 @@
+"""The private stream (orders, fills, balances) under the adapter's own supervision.
+
+ccxt.pro never reconnects by itself: when the socket drops, every pending watch fails with
+NetworkError and the subscription is forgotten. This supervisor re-authenticates, restarts
+the watchers, waits until the private connection is live again, and only then reconciles
+over REST, so whatever happened while the stream was down is recovered and nothing that
+happens afterwards can fall between the REST snapshot and the stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from foxtrot_binance.account_manager import AccountManager
+from foxtrot_binance.binance_mappings import Outcome, backoff_delay, classify_error
+from foxtrot_binance.market_kind import MarketKind
+from foxtrot_binance.order_manager import OrderManager
+
+MAX_RECONNECT_DELAY_S = 60.0
+LIVE_TIMEOUT_S = 15.0
+
+
+class UserStream:
+    def __init__(
+        self,
+        kind: MarketKind,
+        exchange: Any,
+        orders: OrderManager,
+        accounts: AccountManager,
+        reconnect_delay: float,
+        write_log: Callable[[str], None],
+        log: Any,
+    ) -> None:
+        self.kind = kind
+        self.exchange = exchange
+        self.orders = orders
+        self.accounts = accounts
+        self.reconnect_delay = reconnect_delay
+        self._write_log = write_log
+        self._log = log
+        self._rng = random.Random()
+        self.live = asyncio.Event()
+        self.connections = 0  # how many times the stream went live (tests and diagnostics)
+
+    async def run(self) -> None:
+        """Keep the stream alive until cancelled."""
+        failures = 0
+        while True:
+            watchers: list[asyncio.Task[None]] = []
+            try:
+                await self.exchange.authenticate({"type": self.kind.ccxt_default_type})
+                watchers = [
+                    asyncio.create_task(self._watch(self.exchange.watch_orders, self.orders.apply_orders)),
+                    asyncio.create_task(self._watch(self.exchange.watch_my_trades, self.orders.apply_trades)),
+                    asyncio.create_task(self._watch(self.exchange.watch_balance, self._apply_balance)),
+                ]
+                await self._until_live(watchers)
+                await self.orders.reconcile()
+                await self.accounts.refresh()
+                self.connections += 1
+                self.live.set()
+                self._write_log(
+                    "User data stream reconnected; orders, trades and balances reconciled"
+                    if self.connections > 1
+                    else "User data stream connected"
+                )
+                failures = 0
+                done, _ = await asyncio.wait(watchers, return_when=asyncio.FIRST_EXCEPTION)
+                error = next((t.exception() for t in done if t.exception() is not None), None)
+                raise error or ConnectionError("user data stream ended")
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.live.clear()
+                failure = classify_error(exc) if _is_ccxt(exc) else None
+                reason = failure.reason if failure else f"{type(exc).__name__}: {exc}"
+                ceiling = MAX_RECONNECT_DELAY_S if failure is None or failure.outcome is not Outcome.AUTH else 300.0
+                delay = backoff_delay(failures, self.reconnect_delay, ceiling, self._rng)
+                failures += 1
+                self._write_log(f"User data stream disconnected ({reason}); reconnecting in {delay:.1f}s")
+                await asyncio.sleep(delay)
+            finally:
+                for task in watchers:
+                    task.cancel()
+                if watchers:
+                    await asyncio.gather(*watchers, return_exceptions=True)
+
+    async def _watch(self, watch: Callable[[], Awaitable[Any]], apply: Callable[[Any], None]) -> None:
+        while True:
+            items = await watch()
+            try:
+                apply(items)
+            except Exception:  # one bad update must not kill the stream
+                self._log.exception("applying a user-stream update failed")
+
+    def _apply_balance(self, balance: dict[str, Any]) -> None:
+        self.accounts.apply_balance(balance, full=False)
+
+    async def _until_live(self, watchers: list[asyncio.Task[None]]) -> None:
+        """Wait until the private websocket is connected (spot: already, after authenticate)."""
+        deadline = asyncio.get_running_loop().time() + LIVE_TIMEOUT_S
+        while True:
+            clients = [c for c in self.exchange.clients.values() if _is_private(c.url)]
+            if clients:
+                await asyncio.wait_for(asyncio.shield(clients[0].connected), max(0.1, deadline - asyncio.get_running_loop().time()))
+                return
+            failed = next((t for t in watchers if t.done()), None)
+            if failed is not None:
+                failed.result()  # raises the watcher's error
+                raise ConnectionError("user data stream watcher ended before connecting")
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError("user data stream did not connect")
+            await asyncio.sleep(0.01)  # the watcher creates the client on its first await
+
+
+def _is_private(url: str) -> bool:
+    return "/ws-api/" in url or "listenKey=" in url
+
+
+def _is_ccxt(exc: BaseException) -> bool:
+    import ccxt
+
+    return isinstance(exc, ccxt.BaseError)
