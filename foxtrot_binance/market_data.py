@@ -1,0 +1,219 @@
+"""Websocket market data -> TickData: one merged snapshot per symbol, emitted on every update.
+
+Binance spreads what a foxtrot tick holds over several streams (bookTicker for the best
+prices, the 24 h ticker for last/volume/OHLC, depth5 for five levels, and on USDⓈ-M the mark
+price stream for mark/index/funding). Each update folds into a small mutable per-symbol state
+and a *new* TickData is built from it, so an object handed to ``on_tick`` is never touched
+again, without deep copies on the hot path.
+
+Three choices a trader would otherwise trip over:
+
+* no tick is emitted before the symbol's first 24 h ticker, so ``last_price`` is never 0;
+* bookTicker and depth share Binance's order-book update id, so an update older than the
+  one already shown cannot move level 1 back (a 100 ms depth snapshot would otherwise
+  overwrite a fresher bookTicker and make the best price flicker);
+* ``datetime`` is the exchange event time where the payload has one (spot bookTicker and
+  spot depth have none: receive time), never earlier than the symbol's previous tick, so bar
+  builders see a monotonic clock. ``localtime`` is the receive time. Both are UTC-aware.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from datetime import datetime, timezone
+from typing import Any, Protocol
+
+from foxtrot_hooks import Exchange, TickData
+
+from foxtrot_binance.stream_client import MarketStreamClient, OnMessage
+from foxtrot_binance.stream_messages import BookTicker, DepthUpdate, MarkPrice, PartialDepth, Ticker24h
+
+UTC = timezone.utc
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_BID_P = tuple(f"bid_price_{i}" for i in range(1, 6))
+_BID_V = tuple(f"bid_volume_{i}" for i in range(1, 6))
+_ASK_P = tuple(f"ask_price_{i}" for i in range(1, 6))
+_ASK_V = tuple(f"ask_volume_{i}" for i in range(1, 6))
+
+
+class StreamClient(Protocol):
+    """What the manager needs from a stream client (MarketStreamClient, or a test double)."""
+
+    def subscribe(self, streams: Iterable[str]) -> None: ...
+
+    def unsubscribe(self, streams: Iterable[str]) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+def streams_for(kind: str, symbol: str) -> list[str]:
+    """The Binance streams one subscribed symbol needs."""
+    s = symbol.lower()
+    streams = [f"{s}@bookTicker", f"{s}@ticker", f"{s}@depth5@100ms"]
+    if kind != "spot":
+        streams.append(f"{s}@markPrice@1s")
+    return streams
+
+
+class _SymbolState:
+    """The latest known value of every TickData field of one symbol, as a plain dict."""
+
+    __slots__ = ("book_id", "extra", "fields", "has_ticker", "last_ms")
+
+    def __init__(self, adapter_name: str, symbol: str, exchange: Exchange) -> None:
+        template = TickData(adapter_name=adapter_name, symbol=symbol, exchange=exchange, datetime=_EPOCH, name=symbol)
+        self.fields: dict[str, Any] = dict(template.__dict__)
+        self.extra: dict[str, Any] | None = None
+        self.book_id = -1
+        self.last_ms = 0.0
+        self.has_ticker = False
+
+
+class MarketDataManager:
+    """Per-symbol merge of public streams into TickData. Every method runs on the I/O loop."""
+
+    def __init__(
+        self,
+        kind: str,
+        adapter_name: str,
+        exchange: Exchange,
+        on_tick: Callable[[TickData], None],
+        client_factory: Callable[[OnMessage], StreamClient] | None = None,
+    ) -> None:
+        self.kind = "spot" if kind == "spot" else "usdm"
+        self.adapter_name = adapter_name
+        self.exchange = exchange
+        self._on_tick = on_tick
+        self._states: dict[str, _SymbolState] = {}
+        self._handlers: dict[type[Any], Callable[[_SymbolState, Any], float | None]] = {
+            BookTicker: _apply_book_ticker,
+            Ticker24h: _apply_ticker,
+            PartialDepth: _apply_partial_depth,
+            DepthUpdate: _apply_depth_update,
+            MarkPrice: _apply_mark_price,
+        }
+        if client_factory is None:
+            kind_ = self.kind
+
+            def client_factory(on_message: OnMessage) -> StreamClient:
+                return MarketStreamClient(kind_, on_message, adapter_name=adapter_name)
+
+        self.client = client_factory(self.on_message)
+
+    @property
+    def symbols(self) -> frozenset[str]:
+        return frozenset(self._states)
+
+    def subscribe(self, symbol: str) -> None:
+        """Start ticks for a Binance id (``BTCUSDT``); kept across reconnects until unsubscribed."""
+        symbol = symbol.upper()
+        if symbol in self._states:
+            return
+        self._states[symbol] = _SymbolState(self.adapter_name, symbol, self.exchange)
+        self.client.subscribe(streams_for(self.kind, symbol))
+
+    def unsubscribe(self, symbol: str) -> None:
+        symbol = symbol.upper()
+        if self._states.pop(symbol, None) is not None:
+            self.client.unsubscribe(streams_for(self.kind, symbol))
+
+    async def close(self) -> None:
+        self._states.clear()
+        await self.client.close()
+
+    # -- the hot path ------------------------------------------------------------------
+    def on_message(self, channel: str, symbol: str, payload: Any) -> None:
+        """Stream client callback: fold one payload in and emit the symbol's new tick."""
+        state = self._states.get(symbol)
+        if state is None:
+            return
+        handler = self._handlers.get(type(payload))
+        if handler is None:
+            return
+        event_ms = handler(state, payload)
+        if event_ms is None or not state.has_ticker:
+            return
+        now_ms = time.time() * 1000.0
+        ts = event_ms or now_ms
+        if ts < state.last_ms:
+            ts = state.last_ms
+        state.last_ms = ts
+        fields = state.fields
+        fields["datetime"] = datetime.fromtimestamp(ts / 1000.0, UTC)
+        fields["localtime"] = datetime.fromtimestamp(now_ms / 1000.0, UTC)
+        tick = TickData.__new__(TickData)  # a fresh object; __init__ would only re-set these fields
+        tick.__dict__.update(fields)
+        if state.extra is not None:
+            tick.extra = dict(state.extra)
+        self._on_tick(tick)
+
+
+# Each handler updates the state and returns the exchange event time in ms (0: none in the
+# payload), or None when the payload changed nothing worth a tick.
+
+
+def _apply_book_ticker(state: _SymbolState, m: BookTicker) -> float | None:
+    if m.update_id < state.book_id:
+        return None
+    state.book_id = m.update_id
+    f = state.fields
+    f["bid_price_1"] = m.bid_price
+    f["bid_volume_1"] = m.bid_qty
+    f["ask_price_1"] = m.ask_price
+    f["ask_volume_1"] = m.ask_qty
+    return m.event_time
+
+
+def _apply_levels(state: _SymbolState, update_id: int, bids: list[Any], asks: list[Any]) -> None:
+    first = 0
+    if update_id >= state.book_id:
+        state.book_id = update_id
+    else:
+        first = 1  # level 1 already shows a fresher book
+    f = state.fields
+    for side, prices, volumes in ((bids, _BID_P, _BID_V), (asks, _ASK_P, _ASK_V)):
+        n = len(side)
+        for i in range(first, 5):
+            if i < n:
+                f[prices[i]], f[volumes[i]] = side[i]
+            else:
+                f[prices[i]] = f[volumes[i]] = 0.0
+
+
+def _apply_partial_depth(state: _SymbolState, m: PartialDepth) -> float | None:
+    _apply_levels(state, m.last_update_id, m.bids, m.asks)
+    return 0
+
+
+def _apply_depth_update(state: _SymbolState, m: DepthUpdate) -> float | None:
+    _apply_levels(state, m.final_update_id, m.bids, m.asks)
+    return m.event_time
+
+
+def _apply_ticker(state: _SymbolState, m: Ticker24h) -> float | None:
+    f = state.fields
+    f["last_price"] = m.last_price
+    f["last_volume"] = m.last_qty
+    f["volume"] = m.volume
+    f["turnover"] = m.quote_volume
+    f["open_price"] = m.open_price
+    f["high_price"] = m.high_price
+    f["low_price"] = m.low_price
+    if m.prev_close is not None:
+        f["pre_close"] = m.prev_close
+    else:  # USDⓈ-M has no ``x``; round off the float subtraction's noise (ticks are >= 1e-8)
+        f["pre_close"] = round(m.last_price - m.price_change, 10)
+    state.has_ticker = True
+    return m.event_time
+
+
+def _apply_mark_price(state: _SymbolState, m: MarkPrice) -> float | None:
+    state.extra = {
+        "mark_price": m.mark_price,
+        "index_price": m.index_price,
+        "estimated_settle_price": m.estimated_settle_price,
+        "funding_rate": m.funding_rate,
+        "next_funding_time": datetime.fromtimestamp(m.next_funding_time / 1000.0, UTC),
+    }
+    return m.event_time
