@@ -140,8 +140,9 @@ class MarketDataManager:
             ts = state.last_ms
         state.last_ms = ts
         fields = state.fields
-        fields["datetime"] = datetime.fromtimestamp(ts / 1000.0, UTC)
-        fields["localtime"] = datetime.fromtimestamp(now_ms / 1000.0, UTC)
+        local = datetime.fromtimestamp(now_ms / 1000.0, UTC)
+        fields["localtime"] = local
+        fields["datetime"] = local if ts == now_ms else datetime.fromtimestamp(ts / 1000.0, UTC)
         tick = TickData.__new__(TickData)  # a fresh object; __init__ would only re-set these fields
         tick.__dict__.update(fields)
         if state.extra is not None:
