@@ -1,0 +1,223 @@
+"""Unmodified ccxt.pro 4.5.90 against the simulator's websockets, end to end.
+
+One simulator serves the whole module (no background random walk: the market moves only
+when a test calls ``set_price``), each test opens and closes its own ccxt client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import ccxt
+import ccxt.pro as ccxtpro
+import pytest
+
+from foxtrot_binance.endpoints import point_ccxt_at
+from foxtrot_binance.simulator import BinanceSimulator
+
+WAIT = 10.0
+
+
+@pytest.fixture(scope="module")
+def sim() -> Iterator[BinanceSimulator]:
+    with BinanceSimulator(tick_interval=None, balances={"spot": {"USDT": "100000", "BTC": "10"}, "usdm": {"USDT": "100000"}}) as simulator:
+        yield simulator
+
+
+@pytest.fixture(autouse=True)
+def healthy(sim: BinanceSimulator) -> Iterator[None]:
+    yield
+    sim.faults.clear()
+
+
+def pro_client(sim: BinanceSimulator, kind: str = "spot", **options: Any) -> Any:
+    exchange = ccxtpro.binance(
+        {
+            "apiKey": sim.api_key,
+            "secret": sim.api_secret,
+            "enableRateLimit": False,
+            "options": {
+                "fetchMarkets": {"types": ["spot", "linear"]},
+                "fetchCurrencies": False,
+                "fetchMargins": False,
+                "defaultType": "swap" if kind == "swap" else "spot",
+                **options,
+            },
+        }
+    )
+    point_ccxt_at(exchange, sim.base_url)
+    return exchange
+
+
+def run(sim: BinanceSimulator, scenario: Any, kind: str = "spot", timeout: float = 30, **options: Any) -> Any:
+    async def main() -> Any:
+        exchange = pro_client(sim, kind, **options)
+        try:
+            await exchange.load_markets()
+            return await asyncio.wait_for(scenario(exchange), timeout)
+        finally:
+            await exchange.close()
+
+    return asyncio.run(main())
+
+
+async def in_thread(fn: Any, *args: Any) -> Any:
+    return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
+
+
+async def fed(sim: BinanceSimulator, kind: str, stream: str) -> None:
+    """Wait until the simulator feeds ``stream`` (a watcher's SUBSCRIBE has been processed)."""
+    deadline = asyncio.get_running_loop().time() + WAIT
+    while not sim.call(sim.bus.wants, kind, stream):
+        assert asyncio.get_running_loop().time() < deadline, f"{stream} never subscribed"
+        await asyncio.sleep(0.005)
+
+
+async def settled(check: Any) -> None:
+    """Wait until ccxt's caches satisfy ``check`` (a watcher only resolves on *later* updates)."""
+    deadline = asyncio.get_running_loop().time() + WAIT
+    while not check():
+        assert asyncio.get_running_loop().time() < deadline, "ccxt never reached the expected state"
+        await asyncio.sleep(0.005)
+
+
+def market_kind(symbol: str) -> str:
+    return "usdm" if ":" in symbol else "spot"
+
+
+def price_of(sim: BinanceSimulator, kind: str) -> Decimal:
+    return sim.call(lambda: sim.exchange.markets[kind]["BTCUSDT"].price)  # type: ignore[index]
+
+
+async def move(sim: BinanceSimulator, kind: str, factor: str) -> Decimal:
+    """Set BTCUSDT of ``kind`` to its price times ``factor`` (from another thread, like a test)."""
+    target = (price_of(sim, kind) * Decimal(factor)).quantize(Decimal("0.01"))
+    await in_thread(lambda: sim.set_price("BTCUSDT", target, kind=kind))  # type: ignore[arg-type]
+    return Decimal(str(sim.call(lambda: sim.exchange.markets[kind]["BTCUSDT"].price)))  # type: ignore[index]
+
+
+# -- market data ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("symbol", ["BTC/USDT", "BTC/USDT:USDT"])
+def test_watch_order_book_stays_in_sync_over_1000_diffs(sim: BinanceSimulator, symbol: str) -> None:
+    kind = market_kind(symbol)
+    market = sim.exchange.markets[kind]["BTCUSDT"]  # type: ignore[index]
+    diffs: list[int] = []
+
+    def count(_stream: str, payload: Any) -> None:
+        diffs.append(payload["u"])
+
+    def burst(n: int, base: Decimal) -> None:
+        for i in range(n):
+            sim.exchange.set_price("BTCUSDT", (base * (1 + Decimal(i % 9 - 4) / 10_000)).quantize(Decimal("0.01")), kind, None)  # type: ignore[arg-type]
+
+    async def scenario(exchange: Any) -> None:
+        pending = asyncio.ensure_future(exchange.watch_order_book(symbol))
+        await fed(sim, kind, "btcusdt@depth@100ms")
+        sim.call(sim.bus.subscribe, kind, "btcusdt@depth@100ms", count)
+        try:
+            base = price_of(sim, kind)
+            await in_thread(sim.call, burst, 5, base)
+            book = await pending  # snapshot fetched after the ack, buffered diffs replayed
+            for _ in range(10):
+                # a watcher resolves only on updates after the call: register it, then move
+                pending = asyncio.ensure_future(exchange.watch_order_book(symbol))
+                await asyncio.sleep(0)
+                await in_thread(sim.call, burst, 105, base)
+                book = await pending  # a ChecksumError here would mean a broken id chain
+            final = sim.call(lambda: diffs[-1])  # the last diff published
+            deadline = asyncio.get_running_loop().time() + WAIT
+            while exchange.orderbooks[symbol]["nonce"] != final:  # ccxt drops the book on a gap
+                assert asyncio.get_running_loop().time() < deadline
+                await asyncio.sleep(0.005)
+            book = exchange.orderbooks[symbol]
+        finally:
+            sim.call(sim.bus.unsubscribe, kind, "btcusdt@depth@100ms", count)
+        assert len(diffs) >= 1000
+        _, bids, asks = sim.call(market.depth, 5)
+        assert book["bids"][0] == [float(bids[0][0]), float(bids[0][1])]
+        assert book["asks"][0] == [float(asks[0][0]), float(asks[0][1])]
+
+    run(sim, scenario, timeout=60)
+
+
+@pytest.mark.parametrize("symbol", ["BTC/USDT", "BTC/USDT:USDT"])
+def test_watch_bids_asks(sim: BinanceSimulator, symbol: str) -> None:
+    kind = market_kind(symbol)
+
+    async def scenario(exchange: Any) -> None:
+        pending = asyncio.ensure_future(exchange.watch_bids_asks([symbol]))
+        await fed(sim, kind, "btcusdt@bookTicker")
+        price = await move(sim, kind, "1.001")
+        quote = (await pending)[symbol]
+        assert quote["bid"] < quote["ask"]
+        assert ("e" in quote["info"]) == (kind == "usdm")  # spot bookTicker has no event type
+        await settled(lambda: exchange.bidsasks[symbol]["bid"] <= float(price) <= exchange.bidsasks[symbol]["ask"])
+
+    run(sim, scenario)
+
+
+@pytest.mark.parametrize(("symbol", "params"), [("BTC/USDT", {}), ("BTC/USDT", {"name": "ticker"}), ("BTC/USDT:USDT", {})])
+def test_watch_ticker_mini_and_full(sim: BinanceSimulator, symbol: str, params: dict[str, Any]) -> None:
+    kind = market_kind(symbol)
+
+    stream = "btcusdt@" + params.get("name", "miniTicker")
+
+    async def scenario(exchange: Any) -> None:
+        pending = asyncio.ensure_future(exchange.watch_ticker(symbol, params))
+        await fed(sim, kind, stream)
+        price = await move(sim, kind, "0.999")
+        ticker = await pending
+        assert ticker["symbol"] == symbol
+        assert (ticker["bid"] is not None) == (params.get("name") == "ticker")
+        await settled(lambda: exchange.tickers[symbol]["last"] == float(price))
+
+    run(sim, scenario)
+
+
+@pytest.mark.parametrize("symbol", ["BTC/USDT", "BTC/USDT:USDT"])
+def test_watch_trades_and_ohlcv(sim: BinanceSimulator, symbol: str) -> None:
+    kind = market_kind(symbol)
+
+    async def scenario(exchange: Any) -> None:
+        trades = asyncio.ensure_future(exchange.watch_trades(symbol))
+        candles = asyncio.ensure_future(exchange.watch_ohlcv(symbol, "1m"))
+        await fed(sim, kind, "btcusdt@trade")
+        await fed(sim, kind, "btcusdt@kline_1m")
+        price = await move(sim, kind, "1.002")
+        assert (await trades)[-1]["symbol"] == symbol
+        await settled(lambda: float(price) in [t["price"] for t in exchange.trades[symbol]])
+        assert (await candles)[-1][0] % 60_000 == 0
+        await settled(lambda: exchange.ohlcvs[symbol]["1m"][-1][4] == float(price))
+
+    run(sim, scenario)
+
+
+# -- user data ------------------------------------------------------------------------------
+
+
+def test_spot_orders_trades_and_balance_over_ws_api(sim: BinanceSimulator) -> None:
+    async def scenario(exchange: Any) -> None:
+        await exchange.authenticate()  # userDataStream.subscribe.signature, answered
+        orders = asyncio.ensure_future(exchange.watch_orders("BTC/USDT"))
+        trades = asyncio.ensure_future(exchange.watch_my_trades("BTC/USDT"))
+        balance = asyncio.ensure_future(exchange.watch_balance())
+        await asyncio.sleep(0)  # let the watchers register their futures on the shared client
+        price = price_of(sim, "spot")
+        limit = float((price * Decimal("0.99")).quantize(Decimal("0.01")))
+        created = await exchange.create_order("BTC/USDT", "limit", "buy", 0.01, limit)
+        seen = await orders
+        assert any(o["id"] == created["id"] and o["status"] == "open" for o in seen)
+        await in_thread(lambda: sim.set_price("BTCUSDT", Decimal(str(limit)) - Decimal("1"), kind="spot"))
+        fills = await trades
+        assert fills[-1]["order"] == created["id"] and fills[-1]["symbol"] == "BTC/USDT"
+        # the fill's executionReport (x=TRADE, X=FILLED) also closed the cached order
+        assert any(o["id"] == created["id"] and o["status"] == "closed" for o in exchange.orders)
+        snapshot = await balance
+        assert "BTC" in snapshot or "USDT" in snapshot
+
+    run(sim, scenario)
