@@ -102,6 +102,9 @@ class StreamClientConfig:
     reconnect_delay: float = 1.0
     """First backoff ceiling in seconds (doubles per failed attempt, full jitter)."""
     max_reconnect_delay: float = 60.0
+    stable_after: float = 30.0
+    """A socket that delivered data and lived this long resets the backoff; a server that
+    accepts and then drops at once keeps the client backing off instead of hammering it."""
     stale_after: float = 30.0
     """A socket that delivered no data for this long is replaced. Must exceed the slowest
     stream's update interval (depth5@100ms and markPrice@1s never go quiet)."""
@@ -329,7 +332,12 @@ class _Connection:
                 self.session = session
                 self.client._emit(StreamEvent("connected", self.label, self.url))
                 reason = await self._watch()
-                proved = self.session is not None and self.session.received > 0
+                current = self.session
+                proved = (
+                    current is not None
+                    and current.received > 0
+                    and self._loop.time() - current.opened >= cfg.stable_after
+                )
                 await self._drop_session()
                 attempt = 0 if proved else attempt
                 delay = _backoff(attempt, cfg.reconnect_delay, cfg.max_reconnect_delay)

@@ -28,6 +28,7 @@ class FakeConn:
     ws: web.WebSocketResponse
     streams: set[str] = field(default_factory=set)
     requests: list[dict[str, Any]] = field(default_factory=list)
+    pongs: int = 0
     open: bool = True
 
 
@@ -97,6 +98,10 @@ class FakeStreamServer:
         """Abort every socket without a close frame (the client sees code 1006)."""
         await self.call(self._drop_all())
 
+    async def ping_all(self) -> None:
+        """Send a websocket PING on every open socket, as Binance does every 20 s (spot)."""
+        await self.call(self._ping_all())
+
     # -- views (read from the test thread after an until()) ---------------------------------
     def open_conns(self) -> list[FakeConn]:
         return [c for c in self.conns if c.open]
@@ -134,13 +139,18 @@ class FakeStreamServer:
                 sent += 1
         return sent
 
+    async def _ping_all(self) -> None:
+        for conn in self.conns:
+            if conn.open and not conn.ws.closed:
+                await conn.ws.ping(b"binance")
+
     async def _drop_all(self) -> None:
         for conn in self.conns:
             if conn.open:
                 conn.request.transport.abort()  # type: ignore[union-attr]
 
     async def _serve(self, request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse(autoping=True)
+        ws = web.WebSocketResponse(autoping=False)  # so that the client's PONGs reach us
         await ws.prepare(request)
         conn = FakeConn(request.path, request, ws)
         self.conns.append(conn)
@@ -149,6 +159,13 @@ class FakeStreamServer:
         self._notify()
         try:
             async for msg in ws:
+                if msg.type is WSMsgType.PONG:
+                    conn.pongs += 1
+                    self._notify()
+                    continue
+                if msg.type is WSMsgType.PING:
+                    await ws.pong(msg.data)
+                    continue
                 if msg.type is not WSMsgType.TEXT:
                     continue
                 body = json.loads(msg.data)

@@ -8,6 +8,7 @@ on the client loop shows exactly what the client leaves behind.
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
@@ -296,6 +297,63 @@ def test_scheduled_reconnect_is_make_before_break(server: FakeStreamServer) -> N
         await server.push("bnbusdt@bookTicker", BOOK)
         await inbox.until(lambda: len(inbox.messages) >= 1)
         assert not any(e.state == "disconnected" for e in inbox.states)
+        await assert_clean(client)
+
+    run(main)
+
+
+def test_server_shutdown_notice_moves_streams_to_a_new_socket_first(server: FakeStreamServer) -> None:
+    notice = json.dumps({"stream": "!serverShutdown", "data": {"e": "serverShutdown", "E": 1770123456789}})
+
+    async def main() -> None:
+        inbox = Inbox()
+        client = make_client("spot", server, inbox)
+        client.subscribe(["bnbusdt@bookTicker"])
+        await server.until(lambda: len(server.holding("bnbusdt@bookTicker")) == 1)
+        await server.push_raw("bnbusdt@bookTicker", notice)
+        await server.until(lambda: ("closed", 0) in server.events)
+        assert server.events.index(("subscribed", 1)) < server.events.index(("closed", 0))
+        await assert_clean(client)
+
+    run(main)
+
+
+def test_server_pings_are_answered(server: FakeStreamServer) -> None:
+    async def main() -> None:
+        inbox = Inbox()
+        client = make_client("spot", server, inbox)
+        client.subscribe(["bnbusdt@bookTicker"])
+        await server.until(lambda: len(server.holding("bnbusdt@bookTicker")) == 1)
+        await server.ping_all()
+        await server.until(lambda: server.conns[0].pongs == 1)
+        await assert_clean(client)
+
+    run(main)
+
+
+@pytest.mark.parametrize(
+    ("stable_after", "expected"),
+    [(60.0, [0.01, 0.02, 0.04, 0.08]), (0.0, [0.01, 0.01, 0.01, 0.01])],
+    ids=["young-sockets-keep-backing-off", "proven-sockets-reset-the-backoff"],
+)
+def test_backoff_resets_only_after_a_socket_proved_itself(
+    server: FakeStreamServer, monkeypatch: pytest.MonkeyPatch, stable_after: float, expected: list[float]
+) -> None:
+    monkeypatch.setattr("foxtrot_binance.stream_client.random.uniform", lambda low, high: high)  # jitter at its top
+
+    async def main() -> None:
+        inbox = Inbox()
+        client = make_client("spot", server, inbox, reconnect_delay=0.01, max_reconnect_delay=1.0,
+                             stable_after=stable_after)
+        client.subscribe(["bnbusdt@bookTicker"])
+        for round_ in range(4):
+            await server.until(lambda: len(server.holding("bnbusdt@bookTicker")) == 1)
+            await server.push("bnbusdt@bookTicker", BOOK)  # data flowed, but the socket is young
+            await inbox.until(lambda: len(inbox.messages) == round_ + 1)
+            await server.drop_all()
+        await inbox.until(lambda: sum(e.state == "reconnecting" for e in inbox.states) == 4)
+        delays = [e.delay for e in inbox.states if e.state == "reconnecting"]
+        assert delays == pytest.approx(expected)
         await assert_clean(client)
 
     run(main)
