@@ -11,14 +11,23 @@ from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
-import ccxt
-import ccxt.pro as ccxtpro
 import pytest
 
-from foxtrot_binance.endpoints import point_ccxt_at
 from foxtrot_binance.simulator import BinanceSimulator
+from ws_support import (
+    WAIT,
+    account_update,
+    fed,
+    in_thread,
+    market_kind,
+    move,
+    order_trade_update,
+    price_of,
+    pro_client,
+    settled,
+    user_fed,
+)
 
-WAIT = 10.0
 
 
 @pytest.fixture(scope="module")
@@ -33,25 +42,6 @@ def healthy(sim: BinanceSimulator) -> Iterator[None]:
     sim.faults.clear()
 
 
-def pro_client(sim: BinanceSimulator, kind: str = "spot", **options: Any) -> Any:
-    exchange = ccxtpro.binance(
-        {
-            "apiKey": sim.api_key,
-            "secret": sim.api_secret,
-            "enableRateLimit": False,
-            "options": {
-                "fetchMarkets": {"types": ["spot", "linear"]},
-                "fetchCurrencies": False,
-                "fetchMargins": False,
-                "defaultType": "swap" if kind == "swap" else "spot",
-                **options,
-            },
-        }
-    )
-    point_ccxt_at(exchange, sim.base_url)
-    return exchange
-
-
 def run(sim: BinanceSimulator, scenario: Any, kind: str = "spot", timeout: float = 30, **options: Any) -> Any:
     async def main() -> Any:
         exchange = pro_client(sim, kind, **options)
@@ -62,41 +52,6 @@ def run(sim: BinanceSimulator, scenario: Any, kind: str = "spot", timeout: float
             await exchange.close()
 
     return asyncio.run(main())
-
-
-async def in_thread(fn: Any, *args: Any) -> Any:
-    return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
-
-
-async def fed(sim: BinanceSimulator, kind: str, stream: str) -> None:
-    """Wait until the simulator feeds ``stream`` (a watcher's SUBSCRIBE has been processed)."""
-    deadline = asyncio.get_running_loop().time() + WAIT
-    while not sim.call(sim.bus.wants, kind, stream):
-        assert asyncio.get_running_loop().time() < deadline, f"{stream} never subscribed"
-        await asyncio.sleep(0.005)
-
-
-async def settled(check: Any) -> None:
-    """Wait until ccxt's caches satisfy ``check`` (a watcher only resolves on *later* updates)."""
-    deadline = asyncio.get_running_loop().time() + WAIT
-    while not check():
-        assert asyncio.get_running_loop().time() < deadline, "ccxt never reached the expected state"
-        await asyncio.sleep(0.005)
-
-
-def market_kind(symbol: str) -> str:
-    return "usdm" if ":" in symbol else "spot"
-
-
-def price_of(sim: BinanceSimulator, kind: str) -> Decimal:
-    return sim.call(lambda: sim.exchange.markets[kind]["BTCUSDT"].price)  # type: ignore[index]
-
-
-async def move(sim: BinanceSimulator, kind: str, factor: str) -> Decimal:
-    """Set BTCUSDT of ``kind`` to its price times ``factor`` (from another thread, like a test)."""
-    target = (price_of(sim, kind) * Decimal(factor)).quantize(Decimal("0.01"))
-    await in_thread(lambda: sim.set_price("BTCUSDT", target, kind=kind))  # type: ignore[arg-type]
-    return Decimal(str(sim.call(lambda: sim.exchange.markets[kind]["BTCUSDT"].price)))  # type: ignore[index]
 
 
 # -- market data ----------------------------------------------------------------------------
@@ -221,3 +176,28 @@ def test_spot_orders_trades_and_balance_over_ws_api(sim: BinanceSimulator) -> No
         assert "BTC" in snapshot or "USDT" in snapshot
 
     run(sim, scenario)
+
+
+def test_futures_user_data_over_listen_key(sim: BinanceSimulator) -> None:
+    """POST listenKey, /fstream/private/ws?listenKey=, raw events: orders, trades, balance, positions."""
+
+    async def scenario(exchange: Any) -> None:
+        symbol = "BTC/USDT:USDT"
+        orders = asyncio.ensure_future(exchange.watch_orders(symbol))
+        trades = asyncio.ensure_future(exchange.watch_my_trades(symbol))
+        balance = asyncio.ensure_future(exchange.watch_balance())
+        positions = asyncio.ensure_future(exchange.watch_positions([symbol]))
+        await user_fed(sim, "usdm")
+        now = sim.ctx.now_ms()
+        sim.call(sim.bus.publish_user, "usdm", sim.api_key, order_trade_update(now, "NEW", "NEW", 0))
+        opened = await orders
+        assert opened[-1]["symbol"] == symbol and opened[-1]["status"] == "open" and opened[-1]["id"] == "424242"
+        sim.call(sim.bus.publish_user, "usdm", sim.api_key, order_trade_update(now + 1, "FILLED", "TRADE", 777))
+        fills = await trades
+        assert fills[-1]["id"] == "777" and fills[-1]["symbol"] == symbol
+        sim.call(sim.bus.publish_user, "usdm", sim.api_key, account_update(now + 2))
+        assert (await balance)["USDT"]["total"] == pytest.approx(99999.76)
+        held = await positions
+        assert held[-1]["symbol"] == symbol and held[-1]["contracts"] == pytest.approx(0.01)
+
+    run(sim, scenario, kind="swap", watchPositions={"fetchPositionsSnapshot": False})

@@ -15,9 +15,13 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
+import ccxt.pro as ccxtpro
 from aiohttp import web
+
+from foxtrot_binance.endpoints import point_ccxt_at
 
 from foxtrot_binance.simulator.bus import StreamBus
 from foxtrot_binance.simulator.context import SimContext
@@ -26,9 +30,13 @@ from foxtrot_binance.simulator.ws_market import add_market_routes
 from foxtrot_binance.simulator.ws_settings import WsSettings, settings_for
 from foxtrot_binance.simulator.ws_user import add_user_routes
 
+if TYPE_CHECKING:
+    from foxtrot_binance.simulator import BinanceSimulator
+
 API_KEY = "testkey" + "A" * 57
 SECRET = "testsecret"
 OTHER_KEY = "otherkey" + "B" * 56
+WAIT = 10.0
 
 
 class WsServer:
@@ -122,3 +130,85 @@ def ws_api_params(api_key: str = API_KEY, secret: str = SECRET, timestamp: int |
 async def receive_json(ws: Any, timeout: float = 5.0) -> Any:
     msg = await asyncio.wait_for(ws.receive(), timeout)
     return msg.json()
+
+
+# -- ccxt.pro against the full BinanceSimulator -------------------------------------------------
+def pro_client(sim: BinanceSimulator, kind: str = "spot", **options: Any) -> Any:
+    exchange = ccxtpro.binance(
+        {
+            "apiKey": sim.api_key,
+            "secret": sim.api_secret,
+            "enableRateLimit": False,
+            "options": {
+                "fetchMarkets": {"types": ["spot", "linear"]},
+                "fetchCurrencies": False,
+                "fetchMargins": False,
+                "defaultType": "swap" if kind == "swap" else "spot",
+                **options,
+            },
+        }
+    )
+    point_ccxt_at(exchange, sim.base_url)
+    return exchange
+
+
+async def in_thread(fn: Any, *args: Any) -> Any:
+    return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
+
+
+async def fed(sim: BinanceSimulator, kind: str, stream: str) -> None:
+    """Wait until the simulator feeds ``stream`` (a watcher's SUBSCRIBE has been processed)."""
+    deadline = asyncio.get_running_loop().time() + WAIT
+    while not sim.call(sim.bus.wants, kind, stream):
+        assert asyncio.get_running_loop().time() < deadline, f"{stream} never subscribed"
+        await asyncio.sleep(0.005)
+
+
+async def settled(check: Any) -> None:
+    """Wait until ccxt's caches satisfy ``check`` (a watcher only resolves on *later* updates)."""
+    deadline = asyncio.get_running_loop().time() + WAIT
+    while not check():
+        assert asyncio.get_running_loop().time() < deadline, "ccxt never reached the expected state"
+        await asyncio.sleep(0.005)
+
+
+def market_kind(symbol: str) -> str:
+    return "usdm" if ":" in symbol else "spot"
+
+
+def price_of(sim: BinanceSimulator, kind: str) -> Decimal:
+    return sim.call(lambda: sim.exchange.markets[kind]["BTCUSDT"].price)  # type: ignore[index]
+
+
+async def move(sim: BinanceSimulator, kind: str, factor: str) -> Decimal:
+    """Set BTCUSDT of ``kind`` to its price times ``factor`` (from another thread, like a test)."""
+    target = (price_of(sim, kind) * Decimal(factor)).quantize(Decimal("0.01"))
+    await in_thread(lambda: sim.set_price("BTCUSDT", target, kind=kind))  # type: ignore[arg-type]
+    return Decimal(str(sim.call(lambda: sim.exchange.markets[kind]["BTCUSDT"].price)))  # type: ignore[index]
+
+
+async def user_fed(sim: BinanceSimulator, kind: str) -> None:
+    """Wait until a user-data connection of the simulator's key listens for ``kind`` events."""
+    deadline = asyncio.get_running_loop().time() + WAIT
+    while not sim.call(lambda: bool(sim.bus._user.get((kind, sim.api_key)))):
+        assert asyncio.get_running_loop().time() < deadline, "user stream never connected"
+        await asyncio.sleep(0.005)
+
+
+def order_trade_update(now: int, status: str, execution: str, trade_id: int) -> dict[str, Any]:
+    filled = "0.010" if status == "FILLED" else "0"
+    return {"e": "ORDER_TRADE_UPDATE", "E": now, "T": now, "o": {
+        "s": "BTCUSDT", "c": "lk-order-1", "S": "BUY", "o": "LIMIT", "f": "GTC", "q": "0.010", "p": "60000",
+        "ap": "60000" if filled != "0" else "0", "sp": "0", "x": execution, "X": status, "i": 424242,
+        "l": filled, "z": filled, "L": "60000" if filled != "0" else "0", "N": "USDT", "n": "0.24", "T": now,
+        "t": trade_id, "b": "0", "a": "0", "m": True, "R": False, "wt": "CONTRACT_PRICE", "ot": "LIMIT",
+        "ps": "BOTH", "cp": False, "rp": "0", "pP": False, "si": 0, "ss": 0, "V": "NONE", "pm": "NONE", "gtd": 0}}
+
+
+def account_update(now: int) -> dict[str, Any]:
+    return {"e": "ACCOUNT_UPDATE", "E": now, "T": now, "a": {
+        "m": "ORDER",
+        "B": [{"a": "USDT", "wb": "99999.76", "cw": "99999.76", "bc": "0"}],
+        "P": [{"s": "BTCUSDT", "pa": "0.010", "ep": "60000", "bep": "60000", "cr": "0", "up": "0", "mt": "cross",
+               "iw": "0", "ps": "BOTH", "ma": "USDT"}]}}
+
