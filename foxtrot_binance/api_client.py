@@ -17,10 +17,12 @@ from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
 from foxtrot_binance.account_manager import AccountManager
+from foxtrot_binance.bar_cache import BarCache, BarCacheError, default_cache_dir, namespace_for
 from foxtrot_binance.binance_mappings import Outcome, backoff_delay, classify_error
 from foxtrot_binance.clock import ClockSync
 from foxtrot_binance.contract_manager import ContractManager, Instrument
 from foxtrot_binance.exchange_factory import create_exchange, guard_ccxt_logging
+from foxtrot_binance.historical_data import HistoricalDataManager
 from foxtrot_binance.io_thread import IoThread
 from foxtrot_binance.logs import get_logger, register_secret
 from foxtrot_binance.market_kind import MarketKind
@@ -31,7 +33,7 @@ from foxtrot_binance.settings import BinanceSettings
 from foxtrot_binance.user_stream import UserStream
 
 if TYPE_CHECKING:
-    from foxtrot_hooks import BaseAdapter
+    from foxtrot_hooks import BarData, BaseAdapter, HistoryRequest
 
 MAX_CONNECT_DELAY_S = 60.0
 
@@ -52,6 +54,8 @@ class BinanceApiClient:
         self.clock: ClockSync | None = None
         self.gate: WeightGate | None = None
         self.user_stream: UserStream | None = None
+        self.history: HistoricalDataManager | None = None
+        self._bar_cache: BarCache | None = None
         self.ready = threading.Event()  # contracts loaded, REST usable
         self._tasks: set[asyncio.Task[Any]] = set()
         self._state_lock = threading.Lock()
@@ -89,6 +93,8 @@ class BinanceApiClient:
         if started:
             self.io.stop(self._shutdown)
             self.adapter.write_log("Disconnected")
+        if self._bar_cache is not None:
+            self._bar_cache.close()  # after the loop stopped: no download can still be writing
 
     def schedule(self, coro: Coroutine[Any, Any, Any]) -> concurrent.futures.Future[Any]:
         """Run ``coro`` on the I/O loop; failures are logged, never lost silently."""
@@ -104,6 +110,15 @@ class BinanceApiClient:
         if self._not_ready("query_account"):
             return
         self.schedule(self.accounts.refresh())
+
+    def query_history(self, req: HistoryRequest) -> list[BarData]:
+        """Blocking: closed bars for ``req`` from the cache and Binance, within history_timeout."""
+        if not self.ready.is_set() or self._closed or self.history is None or self.settings is None:
+            raise RuntimeError(f"{self.adapter.adapter_name}: query_history needs a connected adapter")
+        instrument = self.contracts.resolve(req.symbol) if req.exchange is self.kind.exchange else None
+        if instrument is None:
+            raise ValueError(f"{self.adapter.adapter_name}: unknown symbol {req.vt_symbol}")
+        return self.run_blocking(self.history.query(req, instrument.id), self.settings.history_timeout)
 
     # -- I/O loop -----------------------------------------------------------------------
     async def _tracked(self, coro: Coroutine[Any, Any, Any]) -> Any:
@@ -152,6 +167,9 @@ class BinanceApiClient:
             self.exchange.streaming = {**getattr(self.exchange, "streaming", {}), "keepAlive": int(settings.stale_after * 500)}
             self.clock = ClockSync(self.exchange)
             self.rest = RestGateway(self.exchange, self.gate, self.clock, settings.retry, self.log)
+            self.history = HistoricalDataManager(
+                self.kind, self.adapter.adapter_name, self._fetch_klines, self._open_bar_cache(settings), self._now_ms
+            )
         assert self.rest is not None and self.clock is not None
         await self.gate.acquire(1)  # type: ignore[union-attr]
         offset = await self.clock.sync()
@@ -189,6 +207,25 @@ class BinanceApiClient:
                 await self.exchange.close()
             except Exception as exc:
                 self.log.warning("closing the ccxt client failed: {}", exc)
+
+    async def _fetch_klines(self, symbol_id: str, interval: str, start_ms: int, end_ms: int, limit: int) -> list[Any]:
+        """Raw kline rows (quote volume included, unlike ccxt's OHLCV), gated and retried."""
+        assert self.rest is not None
+        params = {"symbol": symbol_id, "interval": interval, "startTime": start_ms, "endTime": end_ms, "limit": limit}
+        if self.kind is MarketKind.SPOT:
+            return await self.rest.call("publicGetKlines", params, weight=2)
+        return await self.rest.call("fapiPublicGetKlines", params, weight=5 if limit <= 1000 else 10)
+
+    def _open_bar_cache(self, settings: BinanceSettings) -> BarCache | None:
+        if not settings.history_cache:
+            return None
+        directory = settings.history_cache_dir or default_cache_dir()
+        try:
+            self._bar_cache = BarCache(directory, namespace_for(settings.server, settings.base_url))
+        except (BarCacheError, OSError) as exc:
+            self.adapter.write_log(f"History cache unavailable ({exc}); bars will be downloaded every time")
+            return None
+        return self._bar_cache
 
     # -- helpers ------------------------------------------------------------------------
     def _now_ms(self) -> int:

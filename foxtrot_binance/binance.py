@@ -85,8 +85,11 @@ class BinanceSpotAdapter(_BinanceAdapterBase):
         """Spot has no positions: balances are reported as AccountData. Emits nothing."""
 
     def query_history(self, req: HistoryRequest) -> list[BarData]:
-        self._not_yet("query_history")
-        return []
+        """Closed bars of any range and interval (1m, 1h, d, w), paginated and cached locally.
+
+        Blocks up to ``history_timeout`` seconds; naive datetimes are UTC, ``end=None`` is now,
+        ``interval=None`` is 1m. Raises ValueError for an unknown symbol or tick interval."""
+        return self.client.query_history(req)
 
 
 class BinanceUsdmAdapter(_BinanceAdapterBase):

@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 
 DEFAULT_WEIGHT_LIMITS = {"spot": 6000, "usdm": 2400}
 _WINDOW_MS = 60_000
+_INTERVAL_MS = {"SECOND": 1_000, "MINUTE": 60_000, "HOUR": 3_600_000, "DAY": 86_400_000}
 _MAX_SLEEP_S = 1.0  # re-evaluate at least this often while waiting
 _RATE_LIMIT_ENTRY = re.compile(r"\{[^{}]*\"REQUEST_WEIGHT\"[^{}]*\}")
 
@@ -32,9 +33,10 @@ class RequestThrottled(Exception):
 
 
 class WeightGate:
-    def __init__(self, limit: int, buffer: float, now_ms: Callable[[], int]) -> None:
+    def __init__(self, limit: int, buffer: float, now_ms: Callable[[], int], window_ms: int = _WINDOW_MS) -> None:
         self.limit = limit
         self.buffer = buffer
+        self.window_ms = window_ms
         self._now_ms = now_ms
         self._window = -1
         self.used = 0
@@ -51,14 +53,14 @@ class WeightGate:
         """Learn from one REST response (called for every response, errors included)."""
         now = self._now_ms()
         self._roll(now)
-        used = _header(headers, "x-mbx-used-weight-1m") or _header(headers, "x-mbx-used-weight")
+        used = _header(headers, self.header_name) or _header(headers, "x-mbx-used-weight")
         if used is not None:
             # Binance's count covers every client on this IP; ours also covers requests still
             # in flight. The larger of the two is the safe estimate.
             self.used = max(self.used, used)
         if status in (418, 429):
             retry_after = _header(headers, "retry-after")
-            until = now + (retry_after * 1000 if retry_after is not None else _WINDOW_MS)
+            until = now + (retry_after * 1000 if retry_after is not None else self.window_ms)
             if status == 418:
                 self.banned_until_ms = max(self.banned_until_ms, until)
             else:
@@ -66,15 +68,27 @@ class WeightGate:
         if url.endswith("/exchangeInfo") and body:
             self._learn_limit(body)
 
+    @property
+    def header_name(self) -> str:
+        """Binance names the header after the window: X-MBX-USED-WEIGHT-1M, -2S ..."""
+        for unit, ms in (("D", 86_400_000), ("H", 3_600_000), ("M", 60_000), ("S", 1_000)):
+            if self.window_ms % ms == 0:
+                return f"x-mbx-used-weight-{self.window_ms // ms}{unit}".lower()
+        return "x-mbx-used-weight-1m"
+
     def _learn_limit(self, body: str) -> None:
+        """Adopt the REQUEST_WEIGHT rule of exchangeInfo (the shortest window if several)."""
+        rules = []
         for match in _RATE_LIMIT_ENTRY.finditer(body[:200_000] if len(body) > 200_000 else body):
             try:
                 entry = json.loads(match.group(0))
-            except ValueError:
+                window = _INTERVAL_MS[str(entry["interval"]).upper()] * int(entry.get("intervalNum", 1))
+                rules.append((window, int(entry["limit"])))
+            except (ValueError, KeyError, TypeError):
                 continue
-            if entry.get("interval") == "MINUTE" and int(entry.get("intervalNum", 1)) == 1:
-                self.limit = int(entry["limit"])
-                return
+        if rules:
+            self.window_ms, self.limit = min(rules)
+            self._window = -1
 
     # -- admission ----------------------------------------------------------------------
     def wait_ms(self, weight: int) -> tuple[int, str]:
@@ -86,8 +100,8 @@ class WeightGate:
         if now < self.paused_until_ms:
             return self.paused_until_ms - now, "rate limited by Binance (429)"
         if self.used + weight > self.budget and self.used > 0:
-            next_window = (now // _WINDOW_MS + 1) * _WINDOW_MS
-            return next_window - now + 50, f"request weight budget {self.budget}/{self.limit} of this minute spent"
+            next_window = (now // self.window_ms + 1) * self.window_ms
+            return next_window - now + 50, f"request weight budget {self.budget}/{self.limit} of this window spent"
         return 0, ""
 
     async def acquire(self, weight: int = 1, *, max_wait: float | None = None) -> None:
@@ -104,7 +118,7 @@ class WeightGate:
             await asyncio.sleep(min(wait / 1000, _MAX_SLEEP_S))
 
     def _roll(self, now: int) -> None:
-        window = now // _WINDOW_MS
+        window = now // self.window_ms
         if window != self._window:
             self._window = window
             self.used = 0

@@ -93,6 +93,11 @@ class BinanceSettings(BaseSettings):
     )
     reconnect_delay: float = Field(1.0, gt=0, le=300, description="first websocket reconnect delay in s (backoff + jitter)")
     stale_after: float = Field(30.0, gt=0, le=3600, description="reconnect a stream silent for this many seconds")
+    history_cache_dir: Path | None = Field(
+        None, description="directory of the sqlite bar cache (default: $XDG_CACHE_HOME/foxtrot-binance or ~/.cache/foxtrot-binance)"
+    )
+    history_cache: bool = Field(True, description="keep downloaded bars in the local cache; false downloads every time")
+    history_timeout: float = Field(120.0, gt=0, le=3600, description="seconds query_history may take before it gives up")
 
     # -- validation (messages must never contain the value) ---------------------------
     @field_validator("api_key")
