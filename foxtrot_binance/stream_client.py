@@ -292,15 +292,17 @@ class _Connection:
         self.url = url
         self.desired: dict[str, None] = {}
         self.session: _Session | None = None
+        self.candidate: _Session | None = None
+        """The replacement socket while a make-before-break rotation is under way."""
         self._loop = asyncio.get_running_loop()
         self._wake: asyncio.Future[None] = self._loop.create_future()
         self._rotate_reason: str | None = None
-        self._closed = False
         self._task = self._loop.create_task(self._supervise(), name=f"binance-stream-{label}")
 
     def changed(self) -> None:
-        if self.session is not None:
-            self.session.kick()
+        for session in (self.session, self.candidate):
+            if session is not None:
+                session.kick()
 
     def wake(self) -> None:
         if not self._wake.done():
@@ -311,7 +313,6 @@ class _Connection:
         self.wake()
 
     async def close(self) -> None:
-        self._closed = True
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
@@ -383,6 +384,7 @@ class _Connection:
         new, error = await self._open()
         if new is not None:
             new_ready = new.ready
+            self.candidate = new
             try:
                 done, _ = await asyncio.wait(
                     [new_ready, new.done], timeout=self.client.config.connect_timeout, return_when=asyncio.FIRST_COMPLETED
@@ -390,6 +392,8 @@ class _Connection:
             except BaseException:  # cancelled by close(): the half-built socket must not leak
                 await new.abort(self.client.config.close_timeout)
                 raise
+            finally:
+                self.candidate = None
             if new_ready in done and not new.done.done():
                 old, self.session = self.session, new
                 if old is not None:
