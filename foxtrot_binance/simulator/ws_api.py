@@ -39,6 +39,7 @@ class WsApiConnection(Connection):
         self._subscriptions: dict[int, str] = {}  # subscriptionId -> api key
         self._prefixes: dict[int, bytes] = {}
         self._session_key: str | None = None
+        self._session_subscriptions: set[int] = set()  # made by userDataStream.subscribe
         self._connected_ms = ctx.now_ms()
         self._authorized_ms: int | None = None
         self._weight = 0
@@ -74,12 +75,15 @@ class WsApiConnection(Connection):
         if method == "session.status":
             return self._session_status()
         if method == "session.logout":
+            self._end_session_subscriptions()
             self._session_key = self._authorized_ms = None
             return self._session_status()
         if method == "userDataStream.subscribe":
             if self._session_key is None:
                 raise BinanceError(401, -2015, "Invalid API-key, IP, or permissions for action.")
-            return {"subscriptionId": self._subscribe(self._session_key)}
+            subscription_id = self._subscribe(self._session_key)
+            self._session_subscriptions.add(subscription_id)
+            return {"subscriptionId": subscription_id}
         if method == "userDataStream.unsubscribe":
             self._unsubscribe(params.get("subscriptionId"))
             return {}
@@ -109,17 +113,31 @@ class WsApiConnection(Connection):
             if wanted not in self._subscriptions:
                 raise BinanceError(400, -1130, "Data sent for parameter 'subscriptionId' is not valid.")
             targets = [wanted]
+        self._unsubscribe_ids(targets)
+
+    def _unsubscribe_ids(self, targets: list[int]) -> None:
         for sid in targets:
+            self._session_subscriptions.discard(sid)
             api_key = self._subscriptions.pop(sid)
             self._prefixes.pop(sid, None)
             if api_key not in self._subscriptions.values():
                 self._fanout.remove("spot", api_key, self)
+
+    def _end_session_subscriptions(self) -> None:
+        """Logging out ends the session's subscriptions: Binance says so with eventStreamTerminated."""
+        for sid in sorted(self._session_subscriptions):
+            event = {"e": "eventStreamTerminated", "E": self._ctx.now_ms()}
+            self.send(text_frame(self._prefixes[sid] + _encode(event) + b"}"))
+        ended = list(self._session_subscriptions)
+        if ended:
+            self._unsubscribe_ids(ended)
 
     def unsubscribe_all(self) -> None:
         for api_key in set(self._subscriptions.values()):
             self._fanout.remove("spot", api_key, self)
         self._subscriptions.clear()
         self._prefixes.clear()
+        self._session_subscriptions.clear()
 
     def deliver_user(self, api_key: str, raw: bytes, malformed: bool) -> None:
         # One connection may hold several subscriptions (even of different keys): the

@@ -188,3 +188,20 @@ def test_expire_listen_keys_fault(server: WsServer) -> None:
             assert (await listen_key(session, server, "PUT"))[1] == {"listenKey": fresh}
 
     run(scenario())
+
+
+def test_ws_api_logout_terminates_session_subscriptions(server: WsServer) -> None:
+    async def scenario() -> None:
+        async with aiohttp.ClientSession() as session, session.ws_connect(server.ws_url + "/ws-api/v3") as ws:
+            await call(ws, 1, "session.logon", ws_api_params())
+            assert (await call(ws, 2, "userDataStream.subscribe"))["result"] == {"subscriptionId": 0}
+            signed = await call(ws, 3, "userDataStream.subscribe.signature", ws_api_params())
+            assert signed["result"] == {"subscriptionId": 1}
+            await ws.send_json({"id": 4, "method": "session.logout"})
+            terminated = await receive_json(ws)
+            assert terminated["subscriptionId"] == 0 and terminated["event"]["e"] == "eventStreamTerminated"
+            assert (await receive_json(ws))["result"]["apiKey"] is None
+            server.publish_user("spot", API_KEY, REPORT)  # the signature subscription lives on
+            assert await receive_json(ws) == {"subscriptionId": 1, "event": REPORT}
+
+    run(scenario())
