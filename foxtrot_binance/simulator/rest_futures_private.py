@@ -1,11 +1,192 @@
-"""USD-M signed REST routes (placeholder)."""
+"""USD-M signed REST routes: orders, algo orders, trades, account, positions, settings."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
+from . import futures_views as fv
 from .context import SimContext
+from .errors import BinanceError
+from .rest_common import Call, route
 
 
 def add_futures_private_routes(app: web.Application, ctx: SimContext) -> None:
-    return None
+    ex = ctx.exchange
+    assert ex is not None and ctx.limits is not None
+    limits = ctx.limits
+    eng = ex.usdm
+
+    def symbol_or_none(call: Call) -> str | None:
+        symbol = call.params.get("symbol")
+        return None if symbol is None else eng.instrument(symbol).symbol
+
+    def new_order(call: Call) -> Any:
+        call.headers.update(limits.count_order("usdm", call.acct.api_key))
+        order = eng.new_order(call.acct, call.params)
+        if call.ctx.faults.take_lost_order_response():
+            call.drop_connection = True
+        view = fv.order_view(order, with_time=False)
+        return view
+
+    def get_order(call: Call) -> Any:
+        inst = eng.instrument(call.params.get("symbol"))
+        return fv.order_view(eng.find(call.acct, inst.symbol, call.params.int("orderId"),
+                                      call.params.get("origClientOrderId")))
+
+    def cancel_order(call: Call) -> Any:
+        return fv.order_view(eng.cancel(call.acct, call.params), with_time=False)
+
+    def open_orders(call: Call) -> Any:
+        return [fv.order_view(o) for o in eng.open_orders(call.acct, symbol_or_none(call))]
+
+    def open_order(call: Call) -> Any:
+        inst = eng.instrument(call.params.get("symbol"))
+        order = eng.find(call.acct, inst.symbol, call.params.int("orderId"), call.params.get("origClientOrderId"))
+        if not order.is_open:
+            raise BinanceError(400, -2013, "Order does not exist.")
+        return fv.order_view(order)
+
+    def cancel_all(call: Call) -> Any:
+        inst = eng.instrument(call.params.get("symbol"))
+        eng.cancel_all(call.acct, inst.symbol)
+        return {"code": 200, "msg": "The operation of cancel all open order is done."}
+
+    def all_orders(call: Call) -> Any:
+        inst = eng.instrument(call.params.get("symbol"))
+        orders = eng.orders(call.acct, inst.symbol)
+        order_id, start, end = call.params.int("orderId"), call.params.int("startTime"), call.params.int("endTime")
+        limit = max(1, min(call.params.int("limit") or 500, 1000))
+        if order_id is not None:
+            orders = [o for o in orders if o.order_id >= order_id]
+        if start is not None:
+            orders = [o for o in orders if o.time >= start]
+        if end is not None:
+            orders = [o for o in orders if o.time <= end]
+        orders = orders[:limit] if (order_id is not None or start is not None) else orders[-limit:]
+        return [fv.order_view(o) for o in orders]
+
+    def user_trades(call: Call) -> Any:
+        inst = eng.instrument(call.params.get("symbol"))
+        trades = eng.trades(call.acct, inst.symbol)
+        from_id, start, end = call.params.int("fromId"), call.params.int("startTime"), call.params.int("endTime")
+        order_id = call.params.int("orderId")
+        limit = max(1, min(call.params.int("limit") or 500, 1000))
+        if start is not None and end is not None and end - start > 7 * 86_400_000:
+            raise BinanceError(400, -4166, "The time between startTime and endTime cannot be longer than 7 days.")
+        if order_id is not None:
+            trades = [t for t in trades if t.order.order_id == order_id]
+        if from_id is not None:
+            trades = [t for t in trades if t.trade_id >= from_id]
+        if start is not None:
+            trades = [t for t in trades if t.time >= start]
+        if end is not None:
+            trades = [t for t in trades if t.time <= end]
+        forward = from_id is not None or start is not None
+        trades = trades[:limit] if forward else trades[-limit:]
+        return [fv.trade_view(t) for t in trades]
+
+    def new_algo(call: Call) -> Any:
+        call.headers.update(limits.count_order("usdm", call.acct.api_key))
+        algo = eng.new_algo(call.acct, call.params)
+        if call.ctx.faults.take_lost_order_response():
+            call.drop_connection = True
+        view = fv.algo_view(algo)
+        for key in ("actualOrderId", "actualPrice", "actualType", "actualQty", "tpTriggerPrice", "tpPrice",
+                    "slTriggerPrice", "slPrice", "tpOrderType"):
+            view.pop(key, None)
+        return view
+
+    def get_algo(call: Call) -> Any:
+        return fv.algo_view(eng.find_algo(call.acct, call.params.int("algoId"), call.params.get("clientAlgoId")))
+
+    def cancel_algo(call: Call) -> Any:
+        algo = eng.cancel_algo(call.acct, call.params)
+        return {"algoId": algo.algo_id, "clientAlgoId": algo.client_id, "code": "200", "msg": "success"}
+
+    def open_algos(call: Call) -> Any:
+        symbol = symbol_or_none(call)
+        return [fv.algo_view(a) for a in eng.algos(call.acct, symbol) if a.is_open]
+
+    def all_algos(call: Call) -> Any:
+        inst = eng.instrument(call.params.get("symbol"))
+        return [fv.algo_view(a) for a in eng.algos(call.acct, inst.symbol)]
+
+    def leverage(call: Call) -> Any:
+        return eng.set_leverage(call.acct, call.params.req("symbol"), call.params.int("leverage", required=True) or 0)
+
+    def margin_type(call: Call) -> Any:
+        eng.set_margin_type(call.acct, call.params.req("symbol"), call.params.req("marginType").upper())
+        return {"code": 200, "msg": "success"}
+
+    def dual_get(call: Call) -> Any:
+        return {"dualSidePosition": call.acct.dual_side}
+
+    def dual_post(call: Call) -> Any:
+        value = call.params.bool("dualSidePosition")
+        if value is None:
+            raise BinanceError(400, -1102, "Mandatory parameter 'dualSidePosition' was not sent, was empty/null, "
+                                           "or malformed.")
+        eng.set_dual_side(call.acct, value)
+        return {"code": 200, "msg": "success"}
+
+    def position_risk_v3(call: Call) -> Any:
+        symbol = symbol_or_none(call)
+        acct = call.acct
+        rows = []
+        with_orders = {o.inst.symbol for o in eng.open_orders(acct)}
+        for pos in fv.all_positions(eng, acct, symbol):
+            if pos.amount != 0 or pos.symbol in with_orders:
+                rows.append(fv.position_risk(eng, acct, pos))
+        return rows
+
+    def position_risk_v2(call: Call) -> Any:
+        symbol = symbol_or_none(call)
+        return [fv.position_risk_v2(eng, call.acct, p) for p in fv.all_positions(eng, call.acct, symbol)]
+
+    def brackets(call: Call) -> Any:
+        symbol = symbol_or_none(call)
+        if symbol is not None:
+            return fv.leverage_brackets(symbol)
+        return [fv.leverage_brackets(s) for s in ex.markets["usdm"]]
+
+    def symbol_config(call: Call) -> Any:
+        symbol = symbol_or_none(call)
+        from .futures import _max_notional
+        return [{"symbol": s, "marginType": call.acct.margin_type.get(s, "CROSSED"), "isAutoAddMargin": "false",
+                 "leverage": eng.leverage(call.acct, s), "maxNotionalValue": str(_max_notional(eng.leverage(call.acct, s)))}
+                for s in ex.markets["usdm"] if symbol is None or s == symbol]
+
+    def commission_rate(call: Call) -> Any:
+        inst = eng.instrument(call.params.get("symbol"))
+        return {"symbol": inst.symbol, "makerCommissionRate": "0.0002", "takerCommissionRate": "0.0004"}
+
+    r = app.router
+    v1 = "/fapi/v1/"
+    s = lambda h: route(ctx, h, signed=True)  # noqa: E731
+    r.add_post(v1 + "order", s(new_order))
+    r.add_get(v1 + "order", s(get_order))
+    r.add_delete(v1 + "order", s(cancel_order))
+    r.add_get(v1 + "openOrders", s(open_orders))
+    r.add_get(v1 + "openOrder", s(open_order))
+    r.add_delete(v1 + "allOpenOrders", s(cancel_all))
+    r.add_get(v1 + "allOrders", s(all_orders))
+    r.add_get(v1 + "userTrades", s(user_trades))
+    r.add_post(v1 + "algoOrder", s(new_algo))
+    r.add_get(v1 + "algoOrder", s(get_algo))
+    r.add_delete(v1 + "algoOrder", s(cancel_algo))
+    r.add_get(v1 + "openAlgoOrders", s(open_algos))
+    r.add_get(v1 + "allAlgoOrders", s(all_algos))
+    r.add_post(v1 + "leverage", s(leverage))
+    r.add_post(v1 + "marginType", s(margin_type))
+    r.add_get(v1 + "positionSide/dual", s(dual_get))
+    r.add_post(v1 + "positionSide/dual", s(dual_post))
+    r.add_get(v1 + "leverageBracket", s(brackets))
+    r.add_get(v1 + "symbolConfig", s(symbol_config))
+    r.add_get(v1 + "commissionRate", s(commission_rate))
+    for version in ("v2", "v3"):
+        r.add_get(f"/fapi/{version}/account", s(lambda c, v2=version == "v2": fv.account_view(eng, c.acct, v2)))
+        r.add_get(f"/fapi/{version}/balance", s(lambda c: fv.balance_view(eng, c.acct)))
+    r.add_get("/fapi/v3/positionRisk", s(position_risk_v3))
+    r.add_get("/fapi/v2/positionRisk", s(position_risk_v2))
