@@ -55,8 +55,10 @@ class WsApiConnection(Connection):
         request_id = request.get("id")
         method = request.get("method")
         params = request.get("params") or {}
-        if not isinstance(method, str) or not isinstance(params, dict):
+        if not isinstance(method, str) or not method:
             return self._error(request_id, BinanceError(400, -1102, "Mandatory parameter 'method' was not sent, was empty/null, or malformed."))
+        if not isinstance(params, dict):
+            return self._error(request_id, BinanceError(400, -1102, "Mandatory parameter 'params' was not sent, was empty/null, or malformed."))
         self._weight += _WEIGHTS.get(method, 1)
         try:
             result = self._dispatch(method, params)

@@ -75,7 +75,7 @@ def handle_request(text: str | bytes, session: StreamSession) -> dict[str, Any]:
     if method == "SUBSCRIBE":
         current = set(session.stream_names())
         fresh = [s for s in params if not (isinstance(s, str) and s in current)]
-        problem = check_streams(session.kind, params, len(current)) if fresh else None
+        problem = check_streams(session.kind, fresh, len(current)) if fresh else None
         if problem is not None:
             return error(2, problem, request_id)
         session.subscribe(list(dict.fromkeys(params)))

@@ -140,6 +140,10 @@ def test_stream_limit_per_connection(server: WsServer) -> None:
             assert await request(ws, {"method": "SUBSCRIBE", "params": names[:200], "id": 2}) == {"result": None, "id": 2}
             reply = await request(ws, {"method": "SUBSCRIBE", "params": ["btcusdt@aggTrade"], "id": 3})
             assert "too many streams" in reply["error"]["msg"]
+            # re-subscribing what is already held is not "more" streams
+            assert await request(ws, {"method": "SUBSCRIBE", "params": names[:3], "id": 4}) == {"result": None, "id": 4}
+            assert await request(ws, {"method": "UNSUBSCRIBE", "params": names[:1], "id": 5}) == {"result": None, "id": 5}
+            assert await request(ws, {"method": "SUBSCRIBE", "params": [names[0], names[1]], "id": 6}) == {"result": None, "id": 6}
 
     run(scenario())
 
