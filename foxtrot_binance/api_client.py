@@ -25,15 +25,17 @@ from foxtrot_binance.exchange_factory import create_exchange, guard_ccxt_logging
 from foxtrot_binance.historical_data import HistoricalDataManager
 from foxtrot_binance.io_thread import IoThread
 from foxtrot_binance.logs import get_logger, register_secret
+from foxtrot_binance.market_data import MarketDataManager
 from foxtrot_binance.market_kind import MarketKind
 from foxtrot_binance.order_manager import OrderManager
 from foxtrot_binance.rate_limit import DEFAULT_WEIGHT_LIMITS, WeightGate
 from foxtrot_binance.rest_gateway import RestGateway
 from foxtrot_binance.settings import BinanceSettings
+from foxtrot_binance.stream_client import MarketStreamClient, OnMessage, StreamClientConfig, StreamEvent
 from foxtrot_binance.user_stream import UserStream
 
 if TYPE_CHECKING:
-    from foxtrot_hooks import BarData, BaseAdapter, HistoryRequest
+    from foxtrot_hooks import BarData, BaseAdapter, HistoryRequest, SubscribeRequest, TickData
 
 MAX_CONNECT_DELAY_S = 60.0
 
@@ -55,6 +57,9 @@ class BinanceApiClient:
         self.gate: WeightGate | None = None
         self.user_stream: UserStream | None = None
         self.history: HistoricalDataManager | None = None
+        self.market_data: MarketDataManager | None = None
+        self._wanted: list[SubscribeRequest] = []  # subscriptions, kept from before connect
+        self._last_price: dict[str, float] = {}
         self._bar_cache: BarCache | None = None
         self.ready = threading.Event()  # contracts loaded, REST usable
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -110,6 +115,55 @@ class BinanceApiClient:
         if self._not_ready("query_account"):
             return
         self.schedule(self.accounts.refresh())
+
+    def subscribe(self, req: SubscribeRequest) -> None:
+        """Ticks for one symbol; kept (and restored after reconnects) until the adapter closes.
+
+        Before connect the request is remembered; an unknown symbol is logged, not raised."""
+        with self._state_lock:
+            if self._closed:
+                return
+            self._wanted.append(req)
+            ready = self.market_data is not None
+        if ready:
+            self.io.call_soon(self._start_ticks, req)
+
+    def _start_ticks(self, req: SubscribeRequest) -> None:
+        """On the loop: resolve through this kind's contracts and subscribe the streams."""
+        instrument = self.contracts.resolve(req.symbol) if req.exchange is self.kind.exchange else None
+        if instrument is None:
+            self.adapter.write_log(f"Subscribe {req.vt_symbol}: unknown symbol for {self.adapter.adapter_name}, ignored")
+            return
+        assert self.market_data is not None
+        self.market_data.subscribe(instrument.id)
+
+    def _on_tick(self, tick: TickData) -> None:
+        self._last_price[tick.symbol] = tick.last_price
+        self.adapter.on_tick(tick)
+
+    def _on_stream_state(self, event: StreamEvent) -> None:
+        if event.state == "reconnecting":
+            self.adapter.write_log(
+                f"Market data {event.connection} reconnecting in {event.delay or 0:.1f}s ({event.reason or 'dropped'})"
+            )
+        elif event.state == "disconnected":
+            self.adapter.write_log(f"Market data {event.connection} disconnected ({event.reason or 'closed'})")
+        else:
+            self.adapter.write_log(f"Market data {event.connection} connected")
+
+    def _make_stream_client(self, on_message: OnMessage) -> MarketStreamClient:
+        settings = self.settings
+        assert settings is not None
+        return MarketStreamClient(
+            self.kind.value,
+            on_message,
+            adapter_name=self.adapter.adapter_name,
+            base_url=settings.base_url,
+            server=settings.server,
+            proxy=settings.proxy_url,
+            config=StreamClientConfig.from_settings(settings),
+            on_state=self._on_stream_state,
+        )
 
     def query_history(self, req: HistoryRequest) -> list[BarData]:
         """Blocking: closed bars for ``req`` from the cache and Binance, within history_timeout."""
@@ -183,6 +237,14 @@ class BinanceApiClient:
             f"{len(contracts)} {self.kind.value} contracts loaded; clock offset to Binance {offset} ms"
         )
         self.ready.set()
+        if self.market_data is None:
+            self.market_data = MarketDataManager(
+                self.kind.value, self.adapter.adapter_name, self.kind.exchange, self._on_tick, self._make_stream_client
+            )
+            with self._state_lock:
+                wanted = list(self._wanted)
+            for req in wanted:
+                self._start_ticks(req)
         if settings.has_credentials:
             await self.accounts.refresh()
             self.user_stream = UserStream(
@@ -202,6 +264,11 @@ class BinanceApiClient:
         pending = [t for t in self._tasks if t is not current]
         if pending:
             await asyncio.gather(*pending, return_exceptions=True)
+        if self.market_data is not None:
+            try:
+                await self.market_data.close()
+            except Exception as exc:
+                self.log.warning("closing market data failed: {}", exc)
         if self.exchange is not None:
             try:
                 await self.exchange.close()
@@ -245,7 +312,8 @@ class BinanceApiClient:
         return None
 
     def _reference_price(self, instrument: Instrument) -> float | None:
-        return None
+        """Last traded price from the tick stream, for the notional check of market orders."""
+        return self._last_price.get(instrument.id) or None
 
     def _not_ready(self, what: str) -> bool:
         if self.ready.is_set() and not self._closed:

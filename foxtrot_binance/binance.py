@@ -69,7 +69,9 @@ class BinanceSpotAdapter(_BinanceAdapterBase):
         self.client.close()
 
     def subscribe(self, req: SubscribeRequest) -> None:
-        self._not_yet("subscribe")
+        """Live TickData (best prices, 24 h statistics, five depth levels) for one symbol,
+        accepted as BTCUSDT, BTCUSDT.BINANCE or BTC/USDT; kept across reconnects."""
+        self.client.subscribe(req)
 
     def send_order(self, req: OrderRequest) -> str:
         """Returns the vt_orderid at once; SUBMITTING (or REJECTED with the reason) is pushed."""
