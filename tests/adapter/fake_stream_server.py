@@ -40,6 +40,9 @@ class FakeStreamServer:
         self.events: list[tuple[str, int]] = []
         """("open"|"subscribed"|"closed", connection index) in the order they happened."""
         self.refuse: set[str] = set()
+        self.hold_replies_from: int | None = None
+        """Sockets with this index or higher get their replies only on release_replies()."""
+        self._held: list[tuple[web.WebSocketResponse, str]] = []
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, name="fake-binance-streams", daemon=True)
         self._changed: asyncio.Event | None = None
@@ -98,6 +101,9 @@ class FakeStreamServer:
         """Abort every socket without a close frame (the client sees code 1006)."""
         await self.call(self._drop_all())
 
+    async def release_replies(self) -> None:
+        await self.call(self._release())
+
     async def ping_all(self) -> None:
         """Send a websocket PING on every open socket, as Binance does every 20 s (spot)."""
         await self.call(self._ping_all())
@@ -138,6 +144,13 @@ class FakeStreamServer:
                 await conn.ws.send_str(text)
                 sent += 1
         return sent
+
+    async def _release(self) -> None:
+        self.hold_replies_from = None
+        held, self._held = self._held, []
+        for ws, text in held:
+            if not ws.closed:
+                await ws.send_str(text)
 
     async def _ping_all(self) -> None:
         for conn in self.conns:
@@ -182,7 +195,10 @@ class FakeStreamServer:
                     elif method == "UNSUBSCRIBE":
                         conn.streams.difference_update(params)
                     reply = {"result": None, "id": rid}
-                await ws.send_str(json.dumps(reply))
+                if self.hold_replies_from is not None and index >= self.hold_replies_from:
+                    self._held.append((ws, json.dumps(reply)))
+                else:
+                    await ws.send_str(json.dumps(reply))
                 self._notify()
         finally:
             conn.open = False

@@ -302,6 +302,27 @@ def test_scheduled_reconnect_is_make_before_break(server: FakeStreamServer) -> N
     run(main)
 
 
+def test_streams_added_during_a_rotation_reach_the_replacement_socket(server: FakeStreamServer) -> None:
+    server.hold_replies_from = 1  # the replacement socket is not acknowledged until we say so
+
+    async def main() -> None:
+        inbox = Inbox()
+        client = make_client("spot", server, inbox, max_connection_age=0.1, messages_per_second=100_000)
+        client.subscribe(["bnbusdt@bookTicker"])
+        await server.until(lambda: len(server.conns) == 2 and bool(server.conns[1].requests))
+        # a frame read on both sockets: by then the replacement's writer has gone idle
+        assert await server.push("bnbusdt@bookTicker", BOOK) == 2
+        await inbox.until(lambda: len(inbox.messages) == 2)
+        client.subscribe(["ethusdt@bookTicker"])  # mid-rotation
+        await server.until(lambda: "ethusdt@bookTicker" in server.conns[1].streams)
+        await server.release_replies()
+        await server.until(lambda: ("closed", 0) in server.events)
+        assert server.conns[1].open and server.conns[1].streams == {"bnbusdt@bookTicker", "ethusdt@bookTicker"}
+        await assert_clean(client)
+
+    run(main)
+
+
 def test_server_shutdown_notice_moves_streams_to_a_new_socket_first(server: FakeStreamServer) -> None:
     notice = json.dumps({"stream": "!serverShutdown", "data": {"e": "serverShutdown", "E": 1770123456789}})
 
