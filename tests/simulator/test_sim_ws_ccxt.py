@@ -201,3 +201,29 @@ def test_futures_user_data_over_listen_key(sim: BinanceSimulator) -> None:
         assert held[-1]["symbol"] == symbol and held[-1]["contracts"] == pytest.approx(0.01)
 
     run(sim, scenario, kind="swap", watchPositions={"fetchPositionsSnapshot": False})
+
+
+def test_futures_order_fill_and_position_from_the_engine(sim: BinanceSimulator) -> None:
+    """A real USDⓈ-M order: REST create, then the engine's events over the listenKey stream."""
+
+    async def scenario(exchange: Any) -> None:
+        symbol = "BTC/USDT:USDT"
+        orders = asyncio.ensure_future(exchange.watch_orders(symbol))
+        trades = asyncio.ensure_future(exchange.watch_my_trades(symbol))
+        balance = asyncio.ensure_future(exchange.watch_balance())
+        positions = asyncio.ensure_future(exchange.watch_positions([symbol]))
+        await user_fed(sim, "usdm")
+        limit = (price_of(sim, "usdm") * Decimal("0.99")).quantize(Decimal("0.1"))
+        created = await exchange.create_order(symbol, "limit", "buy", 0.01, float(limit))
+        assert any(o["id"] == created["id"] and o["status"] == "open" for o in await orders)
+        await in_thread(lambda: sim.set_price("BTCUSDT", limit - 10, kind="usdm"))
+        fills = await trades
+        assert fills[-1]["order"] == created["id"] and fills[-1]["price"] == float(limit)
+        assert (await balance)["USDT"]["total"] > 0
+        await positions  # the REST snapshot (fetchPositionsSnapshot) or the first ACCOUNT_UPDATE
+        # ccxt keeps positions per market type: {"future": ArrayCacheBySymbolBySide}
+        await settled(lambda: any(p["symbol"] == symbol and p["side"] == "long" and p["contracts"] == pytest.approx(0.01)
+                                  for cache in (exchange.positions or {}).values() for p in cache))
+        await settled(lambda: any(o["id"] == created["id"] and o["status"] == "closed" for o in exchange.orders))
+
+    run(sim, scenario, kind="swap")
