@@ -1,7 +1,10 @@
 """Candles: years of deterministic history plus the live bars built from the simulator's trades.
 
 History is a pure function of (seed, kind, symbol, time): the price path ``path(t)`` is a
-sum of seeded sine waves plus hashed noise, anchored so ``path(start) == start price``. A bar
+sum of seeded sine waves plus hashed noise around a seeded base price, frozen from the hour
+the simulator started in (that is where the live market takes over, so two simulators with
+the same seed started in the same hour begin identical, and every closed bar before that
+hour is the same whenever the simulator runs). A bar
 of any interval opens at ``path(open)`` and closes at ``path(close)``, so consecutive bars
 chain exactly, bars of different intervals agree, and a client paginating backwards for
 years always gets the same answer. Bars from the simulator's start onwards are built from
@@ -23,6 +26,7 @@ INTERVAL_MS: dict[str, int] = {
 }
 SPOT_INTERVALS = tuple(INTERVAL_MS)
 USDM_INTERVALS = tuple(i for i in INTERVAL_MS if i != "1s")
+_REF_MS = 1_767_225_600_000  # 2026-01-01: where the path equals its base price
 _WEEK_ANCHOR = 345_600_000  # 1970-01-05 (Monday): Binance weeks open on Monday 00:00 UTC
 
 # (period ms, relative amplitude) of the seeded waves; the slow ones give a believable trend.
@@ -101,16 +105,17 @@ class Bar:
 class History:
     """The deterministic price path of one (kind, symbol) before the simulator started."""
 
-    def __init__(self, seed: int, key: str, start_ms: int, start_price: Decimal, tick: Decimal,
+    def __init__(self, seed: int, key: str, start_ms: int, base_price: Decimal, tick: Decimal,
                  step: Decimal, level_qty: Decimal) -> None:
         self._h = _mix(seed, name_seed(key))
         self._start_ms = start_ms
-        self._p0 = float(start_price)
+        self.anchor_ms = start_ms // 3_600_000 * 3_600_000
+        self._p0 = float(base_price)
         self._tick = tick
         self._step = step
         self._level_qty = float(level_qty)
         self._phases = [2 * math.pi * _unit(self._h, i) for i in range(len(_WAVES))]
-        self._s0 = self._log_shape(start_ms)
+        self._s0 = self._log_shape(_REF_MS)
 
     def _log_shape(self, t: int) -> float:
         wave = sum(a * math.sin(2 * math.pi * t / p + ph) for (p, a), ph in zip(_WAVES, self._phases))
@@ -118,8 +123,7 @@ class History:
         return wave + noise
 
     def price_at(self, t: int) -> Decimal:
-        if t >= self._start_ms:
-            return self._round(self._p0)
+        t = min(t, self.anchor_ms)
         return self._round(self._p0 * math.exp(self._log_shape(t) - self._s0))
 
     def _round(self, p: float) -> Decimal:

@@ -71,8 +71,9 @@ class Market:
         self.rng = random.Random(self._h)
         self.tick = inst.tick
         self.step = inst.step
-        start = float(inst.start_price) * (1 + 0.04 * (self.rng.random() - 0.5))
-        self.last_ticks = max(1, round(start / float(self.tick)))
+        base = inst.start_price * Decimal(repr(1 + 0.04 * (self.rng.random() - 0.5)))
+        self.history = History(seed, f"{inst.kind}:{inst.symbol}", start_ms, base, self.tick, self.step, level_qty)
+        self.last_ticks = max(1, int(self.history.price_at(start_ms) / self.tick))
         self.last_lots = 1
         self._grid = max(1, round(self.last_ticks * 0.0001))
         self._level_lots = max(1, int(level_qty / self.step))
@@ -89,8 +90,6 @@ class Market:
         self._pending: dict[str, _Pending] = {}
         self._stream_last_u: dict[str, int] = {}
         self._due: dict[str, int] = {}
-        self.history = History(seed, f"{inst.kind}:{inst.symbol}", start_ms, self.price, self.tick, self.step,
-                               level_qty)
         self.intervals = SPOT_INTERVALS if self.kind == "spot" else USDM_INTERVALS
         self.bars: dict[str, Bar] = {}
         self.closed: dict[str, deque[Bar]] = {i: deque(maxlen=2000) for i in self.intervals}
