@@ -352,7 +352,7 @@ class _Connection:
     async def _watch(self) -> str:
         """Run until the current socket must be replaced; rotate it in place when it is old."""
         cfg = self.client.config
-        check = max(0.005, min(cfg.stale_after / 4, 1.0))
+        check = max(0.005, min(cfg.stale_after / 4, cfg.ack_timeout / 4, 1.0))
         last_count, last_change = -1, self._loop.time()
         while True:
             session = self.session

@@ -273,3 +273,33 @@ def test_simulator_ticks_and_recovery_after_a_drop(sim: Any, kind: str) -> None:
         await close_clean(m)
 
     run(main)
+
+
+def test_subscribe_pacing_stays_under_binance_message_limit(sim: Any) -> None:
+    """The simulator disconnects (1008) a client sending more than 5 messages/s on spot, as Binance does."""
+
+    async def main() -> None:
+        states: list[StreamEvent] = []
+        received: set[str] = set()
+        changed = asyncio.Event()
+
+        def on_message(channel: str, symbol: str, payload: Any) -> None:
+            received.add(f"{symbol.lower()}@{channel}")
+            changed.set()
+
+        config = StreamClientConfig(**{**CFG.__dict__, "messages_per_second": None, "max_batch": 1})
+        client = MarketStreamClient("spot", on_message, base_url=sim.base_url, config=config, on_state=states.append)
+        wanted = {f"{s}@{c}" for s in ("btcusdt", "ethusdt") for c in ("bookTicker", "ticker", "trade")}
+        client.subscribe(sorted(wanted))  # six SUBSCRIBE messages, one stream each
+
+        async def all_delivering() -> None:
+            while not wanted <= received:
+                changed.clear()
+                await changed.wait()
+
+        await asyncio.wait_for(all_delivering(), 10)
+        assert [s.state for s in states] == ["connected"]  # never cut off for flooding
+        await client.close()
+        assert asyncio.all_tasks() - {asyncio.current_task()} == set()
+
+    run(main)

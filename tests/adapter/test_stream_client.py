@@ -323,6 +323,22 @@ def test_streams_added_during_a_rotation_reach_the_replacement_socket(server: Fa
     run(main)
 
 
+def test_an_unanswered_subscribe_replaces_the_socket(server: FakeStreamServer) -> None:
+    server.hold_replies_from = 0
+
+    async def main() -> None:
+        inbox = Inbox()
+        client = make_client("spot", server, inbox, ack_timeout=0.1)
+        client.subscribe(["bnbusdt@bookTicker"])
+        await inbox.until(lambda: any(e.state == "disconnected" for e in inbox.states))
+        assert "no reply to request 1" in next(e.reason for e in inbox.states if e.state == "disconnected")
+        await server.release_replies()
+        await server.until(lambda: len(server.holding("bnbusdt@bookTicker")) == 1 and len(server.conns) >= 2)
+        await assert_clean(client)
+
+    run(main)
+
+
 def test_server_shutdown_notice_moves_streams_to_a_new_socket_first(server: FakeStreamServer) -> None:
     notice = json.dumps({"stream": "!serverShutdown", "data": {"e": "serverShutdown", "E": 1770123456789}})
 
