@@ -109,7 +109,8 @@ class StreamClientConfig:
     """A socket that delivered no data for this long is replaced. Must exceed the slowest
     stream's update interval (depth5@100ms and markPrice@1s never go quiet)."""
     max_connection_age: float = 23 * 3600.0
-    """Sockets are replaced (make-before-break) after this long; Binance cuts them at 24 h."""
+    """Sockets are replaced (make-before-break) after this long, less up to 2 % jitter;
+    Binance cuts them at 24 h."""
     connect_timeout: float = 10.0
     ack_timeout: float = 10.0
     """A SUBSCRIBE not acknowledged in this time is logged, and the socket replaced."""
@@ -359,8 +360,7 @@ class _Connection:
             assert session is not None
             if self._wake.done():
                 self._wake = self._loop.create_future()
-            until_rotation = session.opened + cfg.max_connection_age - self._loop.time()
-            timeout = max(0.001, min(check, until_rotation))
+            timeout = max(0.001, min(check, session.rotate_at - self._loop.time()))
             await asyncio.wait([self._wake, session.done], timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
             if session.done.done():
                 return session.done.result()
@@ -372,7 +372,7 @@ class _Connection:
             overdue = session.overdue_request(now, cfg.ack_timeout)
             if overdue is not None:
                 return f"no reply to request {overdue} within {cfg.ack_timeout:g} s"
-            if self._rotate_reason is None and now - session.opened >= cfg.max_connection_age:
+            if self._rotate_reason is None and now >= session.rotate_at:
                 self._rotate_reason = "scheduled reconnect before Binance's 24 h limit"
             if self._rotate_reason is not None:
                 await self._rotate(self._rotate_reason)
@@ -405,7 +405,7 @@ class _Connection:
         # keep the old socket; try again in a minute (Binance's own cut-off ends it otherwise)
         self.client._log.warning("market stream {}: could not rotate ({}), retrying later", self.label, error)
         if self.session is not None:
-            self.session.opened = self._loop.time() - self.client.config.max_connection_age + 60.0
+            self.session.rotate_at = self._loop.time() + 60.0
 
     async def _open(self) -> tuple[_Session | None, str]:
         cfg = self.client.config
@@ -440,6 +440,9 @@ class _Session:
         self.conn = conn
         self.ws = ws
         self.opened = loop.time()
+        self.rotate_at = self.opened + conn.client.config.max_connection_age * random.uniform(0.98, 1.0)
+        """Spread over the last 2 % of the age limit so that sockets opened together do not
+        all rotate in the same instant."""
         self.received = 0
         self.server: set[str] = set()
         """Streams this socket holds or has been asked to hold."""
