@@ -29,6 +29,7 @@ from .klines import (INTERVAL_MS, SPOT_INTERVALS, USDM_INTERVALS, Bar, History, 
                      bar_open, name_seed)
 
 LEVELS = 100
+_STABLES = ("USDT", "USDC", "FDUSD", "BUSD", "TUSD")
 SIGMA = 0.00005          # per-tick log-price volatility of the background walk
 EPOCH_TICKS = 50         # book sizes refresh every this many walk steps
 FUNDING_MS = 8 * 3_600_000
@@ -71,8 +72,10 @@ class Market:
         self.rng = random.Random(self._h)
         self.tick = inst.tick
         self.step = inst.step
-        base = inst.start_price * Decimal(repr(1 + 0.04 * (self.rng.random() - 0.5)))
-        self.history = History(seed, f"{inst.kind}:{inst.symbol}", start_ms, base, self.tick, self.step, level_qty)
+        # spot, the perpetual and other USD-stable quotes of one coin share one price path
+        path = f"{inst.base}USD" if inst.quote in _STABLES else inst.symbol
+        base = inst.start_price * Decimal(repr(1 + 0.04 * (_unit(seed, name_seed(path)) - 0.5)))
+        self.history = History(seed, path, start_ms, base, self.tick, self.step, level_qty)
         self.last_ticks = max(1, int(self.history.price_at(start_ms) / self.tick))
         self.last_lots = 1
         self._grid = max(1, round(self.last_ticks * 0.0001))

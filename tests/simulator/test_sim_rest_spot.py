@@ -107,12 +107,12 @@ def test_stop_orders_trigger_on_price(spot, simulator: BinanceSimulator) -> None
 def test_set_price_fills_resting_order_and_volume_gives_partial(spot, simulator: BinanceSimulator) -> None:
     last = spot.fetch_ticker("BTC/USDT")["last"]
     price = round(last * 0.99, 2)
-    first = spot.create_order("BTC/USDT", "limit", "buy", 0.5, price)
-    second = spot.create_order("BTC/USDT", "limit", "buy", 0.5, price)
-    simulator.set_price("BTCUSDT", price - 1, kind="spot", volume="0.7")
+    first = spot.create_order("BTC/USDT", "limit", "buy", 0.3, price)
+    second = spot.create_order("BTC/USDT", "limit", "buy", 0.3, price)
+    simulator.set_price("BTCUSDT", price - 1, kind="spot", volume="0.4")
     assert spot.fetch_order(first["id"], "BTC/USDT")["status"] == "closed"
     partial = spot.fetch_order(second["id"], "BTC/USDT")
-    assert partial["status"] == "open" and partial["filled"] == pytest.approx(0.2)
+    assert partial["status"] == "open" and partial["filled"] == pytest.approx(0.1)
     assert simulator.open_orders("spot", "BTCUSDT")[0]["status"] == "PARTIALLY_FILLED"
 
 
