@@ -178,6 +178,29 @@ class MarketStreamClient:
         self._bad_frames = 0
         self._bad_logged_at = -1e9
 
+    @classmethod
+    def from_settings(
+        cls,
+        kind: str,
+        on_message: OnMessage,
+        settings: BinanceSettings,
+        *,
+        adapter_name: str = "BINANCE",
+        on_state: Callable[[StreamEvent], None] | None = None,
+        **config: Any,
+    ) -> MarketStreamClient:
+        """The client an adapter runs: hosts, proxy, backoff and watchdog from its settings."""
+        return cls(
+            kind,
+            on_message,
+            adapter_name=adapter_name,
+            base_url=settings.base_url,
+            server=settings.server,
+            proxy=settings.proxy_url,
+            config=StreamClientConfig.from_settings(settings, **config),
+            on_state=on_state,
+        )
+
     # -- public API (call on the loop) -----------------------------------------------
     @property
     def streams(self) -> frozenset[str]:
@@ -187,6 +210,9 @@ class MarketStreamClient:
     def connections(self) -> list[str]:
         """Labels of the open connections, e.g. ``["public#1", "market#2"]``."""
         return [conn.label for pool in self._pools.values() for conn in pool]
+
+    def url(self, endpoint: Endpoint) -> str:
+        return connection_url(self.kind, endpoint, self._base_url, self._server)
 
     def subscribe(self, streams: Iterable[str]) -> None:
         """Add streams; they are (re)subscribed on every socket that serves them, until removed."""
@@ -236,8 +262,7 @@ class MarketStreamClient:
             if len(conn.desired) < self.config.max_streams_per_connection:
                 return conn
         self._serial += 1
-        url = connection_url(self.kind, endpoint, self._base_url, self._server)
-        conn = _Connection(self, f"{endpoint}#{self._serial}", url)
+        conn = _Connection(self, f"{endpoint}#{self._serial}", self.url(endpoint))
         pool.append(conn)
         return conn
 

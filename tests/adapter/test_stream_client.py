@@ -113,6 +113,16 @@ def test_urls_per_kind_endpoint_and_host() -> None:
     assert connection_url("usdm", "market", "https://proxy.example") == "wss://proxy.example/fstream/market/stream"
 
 
+def test_from_settings_takes_hosts_and_timings_from_the_adapter_settings(clean_binance_env: None) -> None:
+    from foxtrot_binance.settings import BinanceSettings
+
+    settings = BinanceSettings.load({"base_url": "http://127.0.0.1:9", "reconnect_delay": 0.5, "stale_after": 7})
+    client = MarketStreamClient.from_settings("usdm", lambda *a: None, settings, max_streams_per_connection=50)
+    assert (client.config.reconnect_delay, client.config.stale_after, client.config.max_streams_per_connection) == (
+        0.5, 7, 50)
+    assert client.url("public") == "ws://127.0.0.1:9/fstream/public/stream"
+
+
 @pytest.mark.parametrize(
     ("stream", "endpoint"),
     [
