@@ -560,8 +560,7 @@ class FuturesEngine:
             "l": inst.fq(trade.qty if trade else ZERO), "z": inst.fq(order.executed),
             "L": inst.fp(trade.price if trade else ZERO),
         }
-        if trade is not None:
-            o.update({"N": inst.margin_asset, "n": fmt(trade.commission, 8)})
+        o.update({"N": inst.margin_asset, "n": fmt(trade.commission, 8) if trade else "0"})
         o.update({"T": trade.time if trade else order.update_time, "t": trade.trade_id if trade else 0,
                   "b": "0", "a": "0", "m": trade.maker if trade else False, "R": order.reduce_only,
                   "wt": order.working_type, "ot": order.orig_type, "ps": order.position_side,

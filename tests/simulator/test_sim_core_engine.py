@@ -1,0 +1,238 @@
+"""The exchange core without sockets: matching, balances, positions, events and stream payloads."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from foxtrot_binance.simulator.bus import StreamBus
+from foxtrot_binance.simulator.context import SimContext
+from foxtrot_binance.simulator.errors import BinanceError
+from foxtrot_binance.simulator.exchange import Exchange
+from foxtrot_binance.simulator.faults import Faults
+from foxtrot_binance.simulator.params import Params
+
+EXAMPLES = Path("/work/shared/reference/binance_examples")
+KEY = "core-test-key"
+
+
+def example(name: str) -> Any:
+    payload = json.loads((EXAMPLES / f"{name}.json").read_text())["payload"]
+    if isinstance(payload, dict) and "event" in payload and "subscriptionId" in payload:
+        return payload["event"]
+    return payload
+
+
+def keys_of(payload: Any) -> set[str]:
+    return set((payload[0] if isinstance(payload, list) else payload).keys())
+
+
+class Core:
+    def __init__(self, **balances: Any) -> None:
+        self.ctx = SimContext(StreamBus(), Faults())
+        self.ex = Exchange(self.ctx, 0, None, balances or None, None)
+        self.ctx.exchange = self.ex
+        self.acct = self.ex.new_account(KEY)
+        self.ctx.auth.add_hmac_key(KEY, "secret", self.acct)
+        self.events: dict[str, list[dict[str, Any]]] = {"spot": [], "usdm": []}
+        self.streams: list[tuple[str, Any]] = []
+        for kind in ("spot", "usdm"):
+            self.ctx.bus.subscribe_user(kind, KEY, lambda _s, p, k=kind: self.events[k].append(p))
+
+    def listen(self, kind: str, *names: str) -> None:
+        for name in names:
+            self.ctx.bus.subscribe(kind, name, lambda s, p: self.streams.append((s, p)))  # type: ignore[arg-type]
+
+    def spot_order(self, **params: str) -> Any:
+        return self.ex.spot.new_order(self.acct, Params(params))
+
+    def fut_order(self, **params: str) -> Any:
+        return self.ex.usdm.new_order(self.acct, Params(params))
+
+    def price(self, kind: str, symbol: str = "BTCUSDT") -> Decimal:
+        return self.ex.markets[kind][symbol].price  # type: ignore[index]
+
+
+@pytest.fixture
+def core() -> Core:
+    return Core()
+
+
+def test_spot_limit_order_events_balances_and_fill(core: Core) -> None:
+    price = (core.price("spot") * Decimal("0.99")).quantize(Decimal("0.01"))
+    order, trades = core.spot_order(symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC",
+                                    quantity="0.1", price=str(price), newClientOrderId="c1")
+    assert trades == [] and order.status == "NEW"
+    new, position = core.events["spot"]
+    assert new["e"] == "executionReport" and new["x"] == "NEW" and new["c"] == "c1"
+    assert keys_of(example("spot_ws_executionReport")) - {"v"} <= set(new) and "ps" not in new
+    assert position["e"] == "outboundAccountPosition"
+    assert keys_of(example("spot_ws_outboundAccountPosition")) <= set(position)
+    assert core.acct.balance("USDT").locked == price * Decimal("0.1")
+    core.events["spot"].clear()
+    core.ex.set_price("BTCUSDT", price - 5, "spot", None)
+    report = core.events["spot"][0]
+    assert (report["x"], report["X"], report["L"]) == ("TRADE", "FILLED", f"{price:.8f}")
+    assert report["m"] is True and report["N"] == "BTC"
+    assert core.acct.balance("USDT").locked == 0
+    assert core.acct.balance("USDT").free == Decimal(100000) - price * Decimal("0.1")
+    assert core.acct.balance("BTC").free == Decimal(10) + Decimal("0.1") * Decimal("0.999")
+
+
+def test_spot_cancel_report_carries_both_client_ids(core: Core) -> None:
+    price = (core.price("spot") * Decimal("0.9")).quantize(Decimal("0.01"))
+    core.spot_order(symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC", quantity="0.1",
+                    price=str(price), newClientOrderId="orig")
+    order, cancel_id = core.ex.spot.cancel(core.acct, Params({"symbol": "BTCUSDT", "origClientOrderId": "orig"}))
+    canceled = [e for e in core.events["spot"] if e["e"] == "executionReport"][-1]
+    assert (canceled["x"], canceled["C"], canceled["c"]) == ("CANCELED", "orig", cancel_id)
+    with pytest.raises(BinanceError) as info:
+        core.ex.spot.cancel(core.acct, Params({"symbol": "BTCUSDT", "orderId": str(order.order_id)}))
+    assert info.value.code == -2011
+
+
+def test_spot_rejections(core: Core) -> None:
+    with pytest.raises(BinanceError) as info:
+        core.spot_order(symbol="BTCUSDT", side="BUY", type="LIMIT", quantity="1", price="1")
+    assert (info.value.code, info.value.msg) == (-1102, "Mandatory parameter 'timeInForce' was not sent, was "
+                                                        "empty/null, or malformed.")
+    with pytest.raises(BinanceError) as info:
+        core.spot_order(symbol="NOPE", side="BUY", type="MARKET", quantity="1")
+    assert info.value.code == -1121
+    with pytest.raises(BinanceError) as info:
+        core.spot_order(symbol="BTCUSDT", side="BUY", type="MARKET")
+    assert info.value.code == -1102
+    with pytest.raises(BinanceError) as info:
+        core.spot_order(symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC", quantity="0.1", price="1e3")
+    assert info.value.code == -1100
+
+
+def test_market_buy_walks_the_book_and_moves_depth(core: Core) -> None:
+    market = core.ex.markets["spot"]["ETHUSDT"]
+    core.listen("spot", "ethusdt@depth@100ms", "ethusdt@bookTicker", "ethusdt@trade", "ethusdt@aggTrade")
+    asks = sorted(market.asks.items())[:3]
+    qty = market.q(asks[0][1] + asks[1][1] + 1)
+    order, trades = core.spot_order(symbol="ETHUSDT", side="BUY", type="MARKET", quantity=str(qty))
+    assert order.status == "FILLED" and [t.price for t in trades] == [market.p(t) for t, _ in asks]
+    names = [name for name, _ in core.streams]
+    assert names.count("ethusdt@trade") == 3 and "ethusdt@bookTicker" in names
+    trade = next(p for n, p in core.streams if n == "ethusdt@trade")
+    assert set(trade) == keys_of(example("spot_ws_trade")) and trade["m"] is False
+    assert set(next(p for n, p in core.streams if n == "ethusdt@aggTrade")) == keys_of(example("spot_ws_aggTrade"))
+    assert set(next(p for n, p in core.streams if n == "ethusdt@bookTicker")) == keys_of(example("spot_ws_bookTicker"))
+    core.ex.flush_all(force=True)
+    diff = next(p for n, p in core.streams if n == "ethusdt@depth@100ms")
+    assert set(diff) == keys_of(example("spot_ws_depthUpdate"))
+
+
+@pytest.mark.parametrize("kind", ["spot", "usdm"])
+def test_depth_diffs_chain_and_skip_fault_makes_a_gap(core: Core, kind: str) -> None:
+    stream = "btcusdt@depth@100ms"
+    core.listen(kind, stream)
+    base = core.price(kind)
+    for i in range(30):
+        if i == 20:
+            core.ctx.faults.skip_depth_update("BTCUSDT")
+        core.ex.set_price("BTCUSDT", base * (1 + Decimal(i % 7 - 3) / 10_000), kind, None)
+    diffs = [p for n, p in core.streams if n == stream]
+    gaps = [i for i, (a, b) in enumerate(zip(diffs, diffs[1:])) if b["U"] != a["u"] + 1]
+    assert len(diffs) == 29 and len(gaps) == 1
+    if kind == "usdm":
+        assert all(b["pu"] == a["u"] for a, b in zip(diffs, diffs[1:]) if b["U"] == a["u"] + 1)
+        assert set(diffs[0]) == keys_of(example("usdm_ws_depthUpdate"))
+
+
+def test_periodic_streams_payload_shapes(core: Core) -> None:
+    core.listen("spot", "btcusdt@ticker", "btcusdt@miniTicker", "btcusdt@kline_1m", "btcusdt@depth5", "!miniTicker@arr")
+    core.listen("usdm", "btcusdt@ticker", "btcusdt@markPrice@1s", "btcusdt@depth10@100ms", "btcusdt@bookTicker")
+    core.ex.set_price("BTCUSDT", core.price("spot") + 10, None, None)
+    by_name: dict[str, list[Any]] = {}
+    for name, payload in core.streams:
+        by_name.setdefault(name, []).append(payload)
+    spot_ticker, fut_ticker = by_name["btcusdt@ticker"]
+    assert set(spot_ticker) == keys_of(example("spot_ws_24hrTicker"))
+    assert set(fut_ticker) == keys_of(example("usdm_ws_24hrTicker"))
+    assert set(by_name["btcusdt@miniTicker"][0]) == keys_of(example("spot_ws_24hrMiniTicker"))
+    kline = by_name["btcusdt@kline_1m"][0]
+    assert set(kline["k"]) == set(example("spot_ws_kline")["k"])
+    assert set(by_name["btcusdt@depth5"][0]) == keys_of(example("spot_ws_depth5_partial"))
+    assert len(by_name["btcusdt@depth5"][0]["bids"]) == 5
+    assert set(by_name["btcusdt@depth10@100ms"][0]) == keys_of(example("usdm_ws_depth_partial"))
+    assert set(by_name["btcusdt@markPrice@1s"][0]) == keys_of(example("usdm_ws_markPriceUpdate"))
+    assert set(by_name["btcusdt@bookTicker"][0]) == keys_of(example("usdm_ws_bookTicker"))
+    assert isinstance(by_name["!miniTicker@arr"][0], list) and len(by_name["!miniTicker@arr"][0]) == 9
+
+
+def test_futures_position_entry_realised_and_events(core: Core) -> None:
+    core.fut_order(symbol="ETHUSDT", side="BUY", type="MARKET", quantity="1")
+    core.fut_order(symbol="ETHUSDT", side="BUY", type="MARKET", quantity="1")
+    pos = core.acct.position("ETHUSDT", "BOTH")
+    trades = core.ex.usdm.trades(core.acct, "ETHUSDT")
+    assert pos.amount == 2 and pos.entry == (trades[0].price + trades[1].price) / 2
+    update = next(e for e in core.events["usdm"] if e["e"] == "ORDER_TRADE_UPDATE")
+    assert keys_of(example("usdm_ws_ORDER_TRADE_UPDATE")["o"]) - {"AP", "cr"} <= set(update["o"])
+    account = next(e for e in core.events["usdm"] if e["e"] == "ACCOUNT_UPDATE")
+    assert account["a"]["m"] == "ORDER"
+    assert keys_of(example("usdm_ws_ACCOUNT_UPDATE")["a"]["P"]) <= set(account["a"]["P"][0])
+    wallet = core.acct.wallet("USDT").balance
+    order = core.fut_order(symbol="ETHUSDT", side="SELL", type="MARKET", quantity="3")
+    assert order.status == "FILLED" and pos.amount == -1
+    fills = [t.price for t in core.ex.usdm.trades(core.acct)[2:]]
+    assert min(fills) <= pos.entry <= max(fills)  # the flipped remainder opened at this order's prices
+    realized = sum(t.realized for t in core.ex.usdm.trades(core.acct)[2:])
+    fees = sum(t.commission for t in core.ex.usdm.trades(core.acct)[2:])
+    assert core.acct.wallet("USDT").balance == wallet + realized - fees
+
+
+def test_algo_order_trigger_publishes_algo_update(core: Core) -> None:
+    core.fut_order(symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.01")
+    trigger = (core.price("usdm") * Decimal("1.05")).quantize(Decimal("0.1"))
+    algo = core.ex.usdm.new_algo(core.acct, Params({"algoType": "CONDITIONAL", "symbol": "BTCUSDT", "side": "SELL",
+                                                    "type": "TAKE_PROFIT_MARKET", "triggerPrice": str(trigger),
+                                                    "closePosition": "true"}))
+    core.ex.set_price("BTCUSDT", trigger + 10, "usdm", None)
+    statuses = [e["o"]["X"] for e in core.events["usdm"] if e["e"] == "ALGO_UPDATE"]
+    assert statuses == ["NEW", "TRIGGERED", "FINISHED"] and algo.status == "FINISHED"
+    first = next(e for e in core.events["usdm"] if e["e"] == "ALGO_UPDATE")
+    assert keys_of(example("usdm_ws_ALGO_UPDATE")["o"]) - {"rm"} <= set(first["o"])
+    assert core.acct.position("BTCUSDT", "BOTH").amount == 0
+
+
+def test_futures_settings_rules(core: Core) -> None:
+    eng = core.ex.usdm
+    with pytest.raises(BinanceError) as info:
+        eng.set_dual_side(core.acct, False)
+    assert info.value.code == -4059
+    price = (core.price("usdm") * Decimal("0.9")).quantize(Decimal("0.1"))
+    core.fut_order(symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC", quantity="0.01", price=str(price))
+    with pytest.raises(BinanceError) as info:
+        eng.set_dual_side(core.acct, True)
+    assert info.value.code == -4067
+    with pytest.raises(BinanceError) as info:
+        eng.set_margin_type(core.acct, "BTCUSDT", "ISOLATED")
+    assert info.value.code == -4047
+    with pytest.raises(BinanceError) as info:
+        eng.set_leverage(core.acct, "BTCUSDT", 126)
+    assert info.value.code == -4028
+
+
+def test_funding_fee_event(core: Core) -> None:
+    core.fut_order(symbol="BTCUSDT", side="SELL", type="MARKET", quantity="0.01")
+    before = core.acct.wallet("USDT").balance
+    mark = core.ex.markets["usdm"]["BTCUSDT"].mark_price
+    core.ex.apply_funding("BTCUSDT", Decimal("0.0005"))
+    assert core.acct.wallet("USDT").balance == before + (Decimal("0.01") * mark * Decimal("0.0005")).quantize(
+        Decimal("0.00000001"))
+    assert core.events["usdm"][-1]["a"]["m"] == "FUNDING_FEE"
+
+
+def test_walk_is_deterministic_per_seed() -> None:
+    a, b = Core(), Core()
+    for _ in range(50):
+        a.ex.walk_all()
+        b.ex.walk_all()
+    assert [m.price for m in a.ex.markets["spot"].values()] == [m.price for m in b.ex.markets["spot"].values()]
