@@ -23,11 +23,13 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, Literal
 
+import msgspec
 from aiohttp import WSCloseCode, web
 from loguru import logger
 
 Target = Literal["market", "user"]
 
+_encode = msgspec.json.Encoder().encode
 _PACK2 = struct.Struct("!BBH").pack
 _PACK8 = struct.Struct("!BBQ").pack
 
@@ -174,7 +176,7 @@ class Connection:
         if self._closing is not None and not self._closing.done():
             try:
                 await asyncio.wait_for(asyncio.shield(self._closing), timeout=1.0)
-            except (asyncio.TimeoutError, Exception):  # the peer vanished mid-close
+            except Exception:  # the peer vanished mid-close (or never answered within 1 s)
                 pass
 
     def _overflowed(self) -> None:
@@ -223,7 +225,18 @@ class ConnectionRegistry:
         for conn in conns:
             conn.abort()
 
-    def _on_drop(self, target: str) -> None:
+    def server_shutdown(self, now_ms: int, grace: float | None = None) -> None:
+        """Binance's maintenance notice: ``serverShutdown`` on every market stream, then (after
+        ``grace`` seconds, if given) a 1001 close. Clients are expected to reconnect early."""
+        for conn in self.connections("market"):
+            event = {"e": "serverShutdown", "E": now_ms}
+            payload = {"stream": "!serverShutdown", "data": event} if getattr(conn, "combined", False) else event
+            conn.send(text_frame(_encode(payload)))
+            if grace is not None:
+                asyncio.get_running_loop().call_later(grace, conn.close_soon, WSCloseCode.GOING_AWAY, b"server shutdown")
+
+    def on_loop(self, fn: Callable[..., None], *args: Any) -> None:
+        """Run ``fn(*args)`` on the simulator loop, from whatever thread calls (tests do)."""
         loop = self._loop
         if loop is None or loop.is_closed():
             return
@@ -232,12 +245,17 @@ class ConnectionRegistry:
         except RuntimeError:
             running = None
         if running is loop:
-            self.drop(target)
+            fn(*args)
         else:
-            loop.call_soon_threadsafe(self.drop, target)
+            loop.call_soon_threadsafe(fn, *args)
+
+    def _on_drop(self, target: str) -> None:
+        self.on_loop(self.drop, target)
 
 
 REGISTRY_KEY = web.AppKey("foxtrot_ws_registry", ConnectionRegistry)
+REGISTRY_EXTRA = "ws_registry"
+"""Where the registry is also published in ``ctx.extras``, for whoever holds only the context."""
 
 
 def registry_for(app: web.Application, ctx: Any) -> ConnectionRegistry:
@@ -246,6 +264,9 @@ def registry_for(app: web.Application, ctx: Any) -> ConnectionRegistry:
     if registry is None:
         registry = ConnectionRegistry(ctx.faults)
         app[REGISTRY_KEY] = registry
+        extras = getattr(ctx, "extras", None)
+        if isinstance(extras, dict):
+            extras[REGISTRY_EXTRA] = registry
 
         async def _shutdown(_app: web.Application) -> None:
             await registry.close_all()
@@ -259,3 +280,15 @@ async def prepare(request: web.Request, ping_interval: float | None) -> web.WebS
     ws = web.WebSocketResponse(compress=False, autoping=True, heartbeat=ping_interval, max_msg_size=1 << 20)
     await ws.prepare(request)
     return ws
+
+
+def announce_server_shutdown(ctx: Any, grace: float | None = None) -> None:
+    """Send Binance's ``serverShutdown`` notice on every market stream (thread-safe).
+
+    For tests of an adapter's early reconnect: ``announce_server_shutdown(sim.ctx, grace=0.5)``
+    notifies every market connection and closes each one (1001) ``grace`` seconds later.
+    """
+    registry = getattr(ctx, "extras", {}).get(REGISTRY_EXTRA)
+    if registry is None:
+        raise RuntimeError("the websocket routes are not installed on this context")
+    registry.on_loop(lambda: registry.server_shutdown(ctx.now_ms(), grace))

@@ -128,3 +128,27 @@ def test_consumer_that_cannot_keep_up_is_disconnected() -> None:
                 await ws.close()
 
         run(scenario())
+
+
+def test_server_shutdown_notice_then_close() -> None:
+    from foxtrot_binance.simulator.ws_conn import announce_server_shutdown
+
+    with WsServer() as server:
+
+        async def scenario() -> None:
+            async with aiohttp.ClientSession() as session:
+                raw = await subscribed(session, server)
+                combined = await session.ws_connect(server.ws_url + "/stream?streams=btcusdt@trade")
+                await combined.send_json({"method": "LIST_SUBSCRIPTIONS", "id": 1})
+                await receive_json(combined)
+                announce_server_shutdown(server.ctx, grace=0.1)  # from the test thread
+                notice = await receive_json(raw)
+                assert notice["e"] == "serverShutdown" and isinstance(notice["E"], int)
+                wrapped = await receive_json(combined)
+                assert wrapped["stream"] == "!serverShutdown" and wrapped["data"]["e"] == "serverShutdown"
+                for ws in (raw, combined):
+                    closing = await asyncio.wait_for(ws.receive(), 5)
+                    assert closing.type == aiohttp.WSMsgType.CLOSE and closing.data == 1001
+                    await ws.close()
+
+        run(scenario())
