@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from fake_stream_server import FakeStreamServer
 from foxtrot_hooks import Exchange, TickData
+from loguru import logger
 
 from foxtrot_binance.market_data import MarketDataManager, streams_for
 from foxtrot_binance.stream_client import MarketStreamClient, StreamClientConfig, StreamEvent
@@ -76,6 +77,16 @@ def run(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
 def server() -> Iterator[FakeStreamServer]:
     with FakeStreamServer() as srv:
         yield srv
+
+
+@pytest.fixture
+def log_lines() -> Iterator[list[str]]:
+    lines: list[str] = []
+    logger.enable("foxtrot_binance")
+    sink = logger.add(lambda m: lines.append(str(m)), level="WARNING", format="{level} {message}")
+    yield lines
+    logger.remove(sink)
+    logger.disable("foxtrot_binance")
 
 
 def manager(kind: str, base_url: str, ticks: Ticks, **cfg: Any) -> MarketDataManager:
@@ -242,7 +253,7 @@ def sim() -> Iterator[Any]:
 
 
 @pytest.mark.parametrize("kind", ["spot", "usdm"])
-def test_simulator_ticks_and_recovery_after_a_drop(sim: Any, kind: str) -> None:
+def test_simulator_ticks_and_recovery_after_a_drop(sim: Any, kind: str, log_lines: list[str]) -> None:
     async def main() -> None:
         ticks = Ticks()
         states: list[StreamEvent] = []
@@ -261,7 +272,12 @@ def test_simulator_ticks_and_recovery_after_a_drop(sim: Any, kind: str) -> None:
         await ticks.until(lambda: any(complete(t) for t in ticks.ticks), timeout=5)
         t = ticks.ticks[-1]
         assert t.datetime.tzinfo is UTC and t.vt_symbol == f"BTCUSDT.{exchange.value}"
-        sim.faults.send_malformed_frame("market")
+        sim.faults.send_malformed_frame("market", count=2)
+        seen = len(ticks.ticks)
+        await ticks.until(lambda: len(ticks.ticks) > seen + 10, timeout=5)
+        assert [s.state for s in states].count("disconnected") == 0  # skipped, not fatal
+        assert any("malformed frame" in line for line in log_lines)
+
         sim.faults.drop_streams("market")
         seen = len(ticks.ticks)
         connections = 1 if kind == "spot" else 2
