@@ -205,4 +205,4 @@ def leverage_brackets(symbol: str) -> dict[str, Any]:
         brackets.append({"bracket": i, "initialLeverage": lev, "notionalCap": cap, "notionalFloor": floor,
                          "maintMarginRatio": float(r), "cum": float(cum)})
         floor, prev_ratio = cap, r
-    return {"symbol": symbol, "brackets": brackets}
+    return {"symbol": symbol, "notionalCoef": 1.0, "brackets": brackets}
