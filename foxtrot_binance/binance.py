@@ -8,6 +8,7 @@ that refuses.
 
 from __future__ import annotations
 
+from logging import INFO
 from typing import Any, ClassVar
 
 from foxtrot_hooks import (
@@ -21,8 +22,11 @@ from foxtrot_hooks import (
     SubscribeRequest,
 )
 
+from foxtrot_binance.logs import get_logger
 from foxtrot_binance.market_kind import MarketKind
 from foxtrot_binance.settings import BinanceSettings
+
+_LEVEL_NAMES = {10: "DEBUG", 20: "INFO", 30: "WARNING", 40: "ERROR", 50: "CRITICAL"}
 
 _DEFAULT_SETTING: dict[str, Any] = {
     "API Key": "",
@@ -39,6 +43,11 @@ _DEFAULT_SETTING: dict[str, Any] = {
 class _BinanceAdapterBase(BaseAdapter):
     market_kind: ClassVar[MarketKind] = MarketKind.SPOT
     default_setting: ClassVar[dict[str, Any]] = _DEFAULT_SETTING
+
+    def write_log(self, msg: str, level: int = INFO) -> None:
+        """What the trader sees (EVENT_LOG) also goes to loguru, bound and redacted."""
+        get_logger(self.adapter_name).opt(depth=1).log(_LEVEL_NAMES.get(level, "INFO"), "{}", msg)
+        super().write_log(msg, level)
 
     def _not_yet(self, method: str) -> None:
         raise NotImplementedError(
