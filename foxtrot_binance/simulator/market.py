@@ -25,7 +25,7 @@ from . import streams
 from .bus import StreamBus
 from .faults import Faults
 from .instruments import Instrument, fmt
-from .klines import (INTERVAL_MS, SPOT_INTERVALS, USDM_INTERVALS, Bar, History, _mix, _unit, bar_next,
+from .klines import (SPOT_INTERVALS, USDM_INTERVALS, Bar, History, _mix, _unit, bar_next,
                      bar_open, name_seed)
 
 LEVELS = 100

@@ -125,24 +125,15 @@ class SpotEngine:
         return [t for t in self._book(account).trades if symbol is None or t.order.inst.symbol == symbol]
 
     def find(self, account: Account, symbol: str, order_id: int | None, client_id: str | None) -> SpotOrder:
+        """By orderId, or by client id (the open order holding it, else the latest that had it)."""
         if order_id is None and client_id is None:
             raise BinanceError(400, -1102, "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!")
-        for o in self._book(account).orders.values():
-            if o.inst.symbol != symbol:
-                continue
-            if order_id is not None and o.order_id == order_id:
-                if client_id is not None and o.client_id != client_id:
-                    continue
-                return o
-            if order_id is None and o.client_id == client_id:
-                found = o
-                if o.is_open:
-                    return o
-        if order_id is None:
-            matches = [o for o in self._book(account).orders.values() if o.inst.symbol == symbol and o.client_id == client_id]
-            if matches:
-                return matches[-1]
-        raise order_missing()
+        matches = [o for o in self._book(account).orders.values() if o.inst.symbol == symbol
+                   and (order_id is None or o.order_id == order_id)
+                   and (client_id is None or o.client_id == client_id)]
+        if not matches:
+            raise order_missing()
+        return ([o for o in matches if o.is_open] or matches)[-1]
 
     # -- placing ------------------------------------------------------------------------
     def new_order(self, account: Account, p: Params, test: bool = False) -> tuple[SpotOrder, list[SpotTrade]]:

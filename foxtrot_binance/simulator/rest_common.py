@@ -57,6 +57,17 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
                         content_type="application/json", headers=headers)
 
 
+def drop_connection(request: web.Request) -> web.Response:
+    """Abort the TCP connection: the client gets no answer at all (a reset, not an HTTP error).
+
+    The returned response is never delivered; aiohttp discards writes to an aborted transport.
+    """
+    transport = request.transport
+    if transport is not None:
+        transport.abort()
+    return web.Response(status=500)
+
+
 def route(ctx: SimContext, handler: Handler, signed: bool = False) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def wrapped(request: web.Request) -> web.StreamResponse:
         raw_query, raw_body, params = await read_params(request)
@@ -65,10 +76,7 @@ def route(ctx: SimContext, handler: Handler, signed: bool = False) -> Callable[[
             call.account = ctx.auth.verify_rest(request.headers.get(API_KEY_HEADER), raw_query, raw_body, params)
         body = handler(call)
         if call.drop_connection:
-            transport = request.transport
-            if transport is not None:
-                transport.abort()
-            raise ConnectionResetError("lost order response (fault injection)")
+            return drop_connection(request)
         return json_response(body, headers=call.headers)
 
     return wrapped

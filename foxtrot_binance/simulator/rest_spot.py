@@ -9,7 +9,6 @@ from aiohttp import web
 from . import rest_market as mk
 from .context import SimContext
 from .errors import BinanceError
-from .exchange import Exchange
 from .instruments import fmt
 from .matching import cancel_view, new_order_view, order_view, trade_view
 from .rest_common import Call, route

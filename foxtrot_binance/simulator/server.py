@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import itertools
-import logging
 import threading
 from collections.abc import Callable
 from decimal import Decimal
@@ -27,7 +26,7 @@ from .exchange import Exchange
 from .faults import Faults
 from .instruments import Kind, exchange_meta, fmt
 from .ratelimit import RateLimiter, group_of, weight_of
-from .rest_common import json_response, read_params
+from .rest_common import drop_connection, json_response, read_params
 from .rest_futures import add_futures_routes
 from .rest_spot import add_spot_routes
 from .ws_market import add_market_routes
@@ -56,9 +55,7 @@ def build_app(ctx: SimContext) -> web.Application:
             await asyncio.sleep(delay)
         failure = faults.take_rest_failure()
         if failure == "reset":
-            if request.transport is not None:
-                request.transport.abort()
-            raise ConnectionResetError("connection reset (fault injection)")
+            return drop_connection(request)
         if failure == "500":
             return json_response({"code": -1001, "msg": "Internal error; unable to process your request. "
                                                        "Please try again."}, status=500)
@@ -143,7 +140,6 @@ class BinanceSimulator:
         return self
 
     async def _serve(self) -> None:
-        logging.getLogger("aiohttp.server").setLevel(logging.CRITICAL)
         app = build_app(self.ctx)
         self._runner = web.AppRunner(app, shutdown_timeout=1.0, handle_signals=False, access_log=None)
         await self._runner.setup()
