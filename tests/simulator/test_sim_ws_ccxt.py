@@ -134,6 +134,22 @@ def test_watch_ticker_mini_and_full(sim: BinanceSimulator, symbol: str, params: 
     run(sim, scenario)
 
 
+@pytest.mark.parametrize("kind", ["spot", "swap"])
+def test_watch_all_tickers_from_the_array_stream(sim: BinanceSimulator, kind: str) -> None:
+    symbol = "BTC/USDT" if kind == "spot" else "BTC/USDT:USDT"
+    core_kind = market_kind(symbol)
+
+    async def scenario(exchange: Any) -> None:
+        pending = asyncio.ensure_future(exchange.watch_tickers())
+        await fed(sim, core_kind, "!miniTicker@arr")
+        price = await move(sim, core_kind, "1.0005")
+        tickers = await pending
+        assert len(tickers) >= 1 and all((":" in s) == (kind == "swap") for s in tickers)
+        await settled(lambda: exchange.tickers.get(symbol, {}).get("last") == float(price))
+
+    run(sim, scenario, kind=kind)
+
+
 @pytest.mark.parametrize("symbol", ["BTC/USDT", "BTC/USDT:USDT"])
 def test_watch_trades_and_ohlcv(sim: BinanceSimulator, symbol: str) -> None:
     kind = market_kind(symbol)
