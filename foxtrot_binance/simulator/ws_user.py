@@ -12,8 +12,8 @@ Routes:
   refuses the upgrade with ``400 {"code":-1125}``.
 
 When a key expires (TTL without keep-alive, DELETE, or ``faults.expire_listen_keys()``) every
-private connection on it receives ``{"e":"listenKeyExpired","E":..,"listenKey":K}`` and is
-closed; the key is gone, so its keep-alive is rejected and the next POST mints a new key.
+private connection on it receives ``{"e":"listenKeyExpired","E":"<ms as a string>","listenKey":K}``
+and is closed; the key is gone, so its keep-alive is rejected and the next POST mints a new key.
 """
 
 from __future__ import annotations
@@ -144,7 +144,9 @@ class _UserStreams:
     def _close_private(self, entry: ListenKey, expired_event: bool) -> None:
         for conn in list(self.private.get(entry.key, ())):
             if expired_event:
-                event = {"e": "listenKeyExpired", "E": self.ctx.now_ms(), "listenKey": entry.key}
+                # USD-M sends the event time of this one event as a *string* (docs example and
+                # production agree); an adapter that parses it as an int must learn it here.
+                event = {"e": "listenKeyExpired", "E": str(self.ctx.now_ms()), "listenKey": entry.key}
                 conn.send(text_frame(_encode(event)))
             conn.close_soon(WSCloseCode.OK, b"listenKey expired")
 
