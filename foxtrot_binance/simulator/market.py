@@ -89,6 +89,7 @@ class Market:
         self.agg_id = self.trade_id // 2
         self.bids: dict[int, int] = {}
         self.asks: dict[int, int] = {}
+        self.tape: deque[tuple[int, int, int, int, bool, int]] = deque(maxlen=1000)  # id, agg, ticks, lots, m, T
         self._top: tuple[int, int, int, int] | None = None
         self._pending: dict[str, _Pending] = {}
         self._stream_last_u: dict[str, int] = {}
@@ -269,6 +270,7 @@ class Market:
         self.last_ticks = ticks
         self.last_lots = lots
         price, qty = self.p(ticks), self.q(lots)
+        self.tape.append((self.trade_id, self.agg_id, ticks, lots, buyer_maker, now))
         self._roll_bars(now)
         for interval, bar in self.bars.items():
             bar.add_trade(price, qty, not buyer_maker, self.trade_id)

@@ -76,7 +76,11 @@ def weight_of(method: str, path: str, params: Mapping[str, str]) -> int:
         ep = path.split("/", 3)[3] if path.count("/") >= 3 else ""
         if ep == "depth":
             return _limit_weight(lim, ((50, 2), (100, 5), (500, 10), (1000, 20)))
-        if ep == "klines":
+        if ep == "trades":
+            return 5
+        if ep == "aggTrades":
+            return 20
+        if ep in ("klines", "markPriceKlines", "indexPriceKlines", "premiumIndexKlines"):
             n = lim if lim is not None else 500
             return 1 if n < 100 else 2 if n < 500 else 5 if n <= 1000 else 10
         if ep == "ticker/24hr":

@@ -55,9 +55,22 @@ def add_futures_routes(app: web.Application, ctx: SimContext) -> None:
         "ticker/price": lambda c: mk.ticker_price(ex, "usdm", c),
         "premiumIndex": premium_index,
         "fundingRate": funding_rate,
+        "trades": lambda c: mk.recent_trades(ex, "usdm", c),
+        "aggTrades": lambda c: mk.agg_trades(ex, "usdm", c),
+        # mark/index/premium candles: the contract's own path stands in for them
+        "markPriceKlines": lambda c: mk.klines(ex, "usdm", c),
+        "indexPriceKlines": lambda c: mk.klines(ex, "usdm", _pair_as_symbol(c)),
+        "premiumIndexKlines": lambda c: mk.klines(ex, "usdm", c),
     }
     for path, handler in public.items():
         r.add_get(v1 + path, route(ctx, handler))
     r.add_get("/fapi/v2/ticker/price", route(ctx, lambda c: mk.ticker_price(ex, "usdm", c)))
     from .rest_futures_private import add_futures_private_routes
     add_futures_private_routes(app, ctx)
+
+
+def _pair_as_symbol(call: Call) -> Call:
+    """indexPriceKlines takes ``pair`` where the others take ``symbol``."""
+    if call.params.get("symbol") is None and call.params.get("pair") is not None:
+        call.params.raw["symbol"] = call.params.raw["pair"]
+    return call

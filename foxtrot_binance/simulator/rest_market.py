@@ -7,7 +7,7 @@ from typing import Any
 
 from .errors import BinanceError, invalid_symbol, mandatory
 from .exchange import Exchange
-from .instruments import Kind, exchange_meta
+from .instruments import Kind, exchange_meta, fmt
 from .klines import INTERVAL_MS, kline_row
 from .market import Market
 from .rest_common import Call
@@ -154,3 +154,43 @@ def ticker_price(ex: Exchange, kind: Kind, call: Call) -> Any:
 
 def interval_known(interval: str) -> bool:
     return interval in INTERVAL_MS
+
+
+def _tape(market: Market, call: Call, id_index: int) -> list[tuple[int, int, int, int, bool, int]]:
+    rows = list(market.tape)
+    limit = max(1, min(call.params.int("limit") or 500, 1000))
+    from_id, start, end = call.params.int("fromId"), call.params.int("startTime"), call.params.int("endTime")
+    if from_id is not None:
+        rows = [r for r in rows if r[id_index] >= from_id]
+    if start is not None:
+        rows = [r for r in rows if r[5] >= start]
+    if end is not None:
+        rows = [r for r in rows if r[5] <= end]
+    forward = from_id is not None or start is not None
+    return rows[:limit] if forward else rows[-limit:]
+
+
+def recent_trades(ex: Exchange, kind: Kind, call: Call) -> list[dict[str, Any]]:
+    """Recent public trades (the simulator's tape since it started)."""
+    m = market_of(ex, kind, call)
+    out = []
+    for tid, _agg, ticks, lots, maker, ts in _tape(m, call, 0):
+        price, qty = m.p(ticks), m.q(lots)
+        d: dict[str, Any] = {"id": tid, "price": m.inst.fp(price), "qty": m.inst.fq(qty),
+                             "quoteQty": fmt(price * qty, 8), "time": ts, "isBuyerMaker": maker}
+        if kind == "spot":
+            d["isBestMatch"] = True
+        out.append(d)
+    return out
+
+
+def agg_trades(ex: Exchange, kind: Kind, call: Call) -> list[dict[str, Any]]:
+    m = market_of(ex, kind, call)
+    out = []
+    for tid, agg, ticks, lots, maker, ts in _tape(m, call, 1):
+        d: dict[str, Any] = {"a": agg, "p": m.inst.fp(m.p(ticks)), "q": m.inst.fq(m.q(lots)), "f": tid, "l": tid,
+                             "T": ts, "m": maker}
+        if kind == "spot":
+            d["M"] = True
+        out.append(d)
+    return out

@@ -132,6 +132,8 @@ def add_spot_routes(app: web.Application, ctx: SimContext) -> None:
         "ticker/bookTicker": lambda c: mk.book_ticker(ex, "spot", c),
         "ticker/price": lambda c: mk.ticker_price(ex, "spot", c),
         "avgPrice": avg_price,
+        "trades": lambda c: mk.recent_trades(ex, "spot", c),
+        "aggTrades": lambda c: mk.agg_trades(ex, "spot", c),
     }
     for path, handler in public.items():
         r.add_get(api + path, route(ctx, handler))
@@ -146,6 +148,7 @@ def add_spot_routes(app: web.Application, ctx: SimContext) -> None:
     r.add_get(api + "myTrades", route(ctx, my_trades, signed=True))
     for path in ("/sapi/v1/capital/config/getall", "/sapi/v1/margin/allPairs", "/sapi/v1/margin/isolated/allPairs"):
         r.add_get(path, route(ctx, empty_list, signed=True))
+    r.add_get("/sapi/v1/system/status", route(ctx, lambda c: {"status": 0, "msg": "normal"}))
     r.add_get("/dapi/v1/exchangeInfo", route(ctx, dapi_info))
     r.add_get("/dapi/v1/ping", route(ctx, ping))
     r.add_get("/dapi/v1/time", route(ctx, server_time))

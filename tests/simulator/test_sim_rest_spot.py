@@ -181,3 +181,17 @@ def test_sync_and_async_clients_agree_on_klines(simulator: BinanceSimulator) -> 
             await aclient.close()
 
     assert asyncio.run(run()) == sync_bars
+
+
+@pytest.mark.parametrize("symbol", ["BTC/USDT", "BTC/USDT:USDT"])
+def test_public_trades_show_the_tape(simulator: BinanceSimulator, symbol: str) -> None:
+    client = ccxt_client(simulator, "swap" if ":" in symbol else "spot")
+    client.load_markets()
+    mine = client.create_order(symbol, "market", "buy", 0.01)
+    simulator.set_price("BTCUSDT", "90000", kind="usdm" if ":" in symbol else "spot")
+    trades = client.fetch_trades(symbol)
+    assert trades[-1]["price"] == 90000 and trades[-2]["side"] == "buy"
+    assert trades[-2]["price"] == mine["average"]
+    if ":" not in symbol:
+        raw = client.publicGetTrades({"symbol": "BTCUSDT", "limit": 1})
+        assert set(raw[0]) == {"id", "price", "qty", "quoteQty", "time", "isBuyerMaker", "isBestMatch"}
