@@ -148,6 +148,17 @@ def test_stream_limit_per_connection(server: WsServer) -> None:
     run(scenario())
 
 
+def test_spot_connection_holds_1024_streams(server: WsServer) -> None:
+    async def scenario() -> None:
+        async with aiohttp.ClientSession() as session, session.ws_connect(server.ws_url + "/ws") as ws:
+            names = [f"s{i:04d}usdt@trade" for i in range(1025)]
+            assert await request(ws, {"method": "SUBSCRIBE", "params": names[:1024], "id": 1}) == {"result": None, "id": 1}
+            reply = await request(ws, {"method": "SUBSCRIBE", "params": names[1024:], "id": 2})
+            assert "at most 1024" in reply["error"]["msg"]
+
+    run(scenario())
+
+
 def test_invalid_stream_in_url_refuses_upgrade(server: WsServer) -> None:
     async def scenario() -> None:
         async with aiohttp.ClientSession() as session:
