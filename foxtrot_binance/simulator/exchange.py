@@ -133,6 +133,27 @@ class Exchange:
             raise ValueError(f"unknown symbol {symbol!r}")
         self.flush_all(force=True)
 
+    def deposit(self, account: Account, asset: str, amount: Decimal, kind: Kind) -> None:
+        """Credit (or, negative, debit) a wallet from outside trading: balanceUpdate / ACCOUNT_UPDATE."""
+        now = self.ctx.now_ms()
+        if kind == "spot":
+            bal = account.balance(asset)
+            bal.free += amount
+            account.spot_update_time = now
+            self.ctx.bus.publish_user("spot", account.api_key, {"e": "balanceUpdate", "E": now, "a": asset,
+                                                                 "d": f"{amount:.8f}", "T": now})
+            self.ctx.bus.publish_user("spot", account.api_key, {
+                "e": "outboundAccountPosition", "E": now, "u": now,
+                "B": [{"a": asset, "f": f"{bal.free:.8f}", "l": f"{bal.locked:.8f}"}]})
+            return
+        wallet = account.wallet(asset)
+        wallet.balance += amount
+        wallet.update_time = now
+        self.ctx.bus.publish_user("usdm", account.api_key, {"e": "ACCOUNT_UPDATE", "E": now, "T": now, "a": {
+            "m": "DEPOSIT" if amount >= 0 else "WITHDRAW",
+            "B": [{"a": asset, "wb": f"{wallet.balance:.8f}", "cw": f"{wallet.balance:.8f}", "bc": f"{amount:.8f}"}],
+            "P": []}})
+
     def apply_funding(self, symbol: str, rate: Decimal | None) -> None:
         market = self.markets["usdm"].get(symbol)
         if market is None:

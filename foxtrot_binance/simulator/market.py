@@ -184,6 +184,7 @@ class Market:
             stream = self._lower + suffix
             if not self._bus.wants(self.kind, stream):
                 self._pending.pop(stream, None)
+                self._stream_last_u.pop(stream, None)  # a later subscriber starts a fresh chain
                 continue
             pend = self._pending.get(stream)
             if pend is None:

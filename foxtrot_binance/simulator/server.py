@@ -218,9 +218,17 @@ class BinanceSimulator:
     def apply_funding(self, symbol: str, rate: float | str | Decimal | None = None) -> None:
         self.call(self.exchange.apply_funding, symbol.upper(), None if rate is None else Decimal(str(rate)))
 
+    def deposit(self, asset: str, amount: float | str | Decimal, *, kind: Kind = "spot") -> None:
+        """Credit the default account from outside trading (spot balanceUpdate, USD-M ACCOUNT_UPDATE)."""
+        self.call(self.exchange.deposit, self.account, asset.upper(), Decimal(str(amount)), kind)
+
     def firehose(self, kind: Kind, symbols: list[str], messages: int, *, rate: float | None = None
                  ) -> concurrent.futures.Future[int]:
-        """Publish ``messages`` bookTicker updates round-robin over ``symbols`` (benchmarks)."""
+        """Publish ``messages`` bookTicker updates round-robin over ``symbols`` (benchmarks).
+
+        Each message consumes a book update id (bookTicker ``u`` is the book's id), so a depth
+        watcher of the same symbols sees a gap and resyncs, as it would on Binance.
+        """
         loop = self._loop
         assert loop is not None
         markets = [self.exchange.markets[kind][s.upper()] for s in symbols]

@@ -236,3 +236,25 @@ def test_walk_is_deterministic_per_seed() -> None:
         a.ex.walk_all()
         b.ex.walk_all()
     assert [m.price for m in a.ex.markets["spot"].values()] == [m.price for m in b.ex.markets["spot"].values()]
+
+
+def test_deposit_events(core: Core) -> None:
+    core.ex.deposit(core.acct, "USDT", Decimal("25"), "spot")
+    update, position = core.events["spot"]
+    assert set(update) == keys_of(example("spot_ws_balanceUpdate")) and update["d"] == "25.00000000"
+    assert position["B"][0]["f"] == "100025.00000000"
+    core.ex.deposit(core.acct, "USDT", Decimal("-5"), "usdm")
+    assert core.events["usdm"][0]["a"]["m"] == "WITHDRAW" and core.acct.wallet("USDT").balance == 99995
+
+
+def test_depth_chain_restarts_for_a_new_subscriber(core: Core) -> None:
+    stream, seen = "btcusdt@depth@100ms", []
+    sink = lambda _s, p: seen.append(p)  # noqa: E731
+    core.ctx.bus.subscribe("usdm", stream, sink)
+    core.ex.set_price("BTCUSDT", core.price("usdm") + 5, "usdm", None)
+    core.ctx.bus.unsubscribe("usdm", stream, sink)
+    core.ex.set_price("BTCUSDT", core.price("usdm") + 5, "usdm", None)
+    core.ctx.bus.subscribe("usdm", stream, sink)
+    snapshot_id = core.ex.markets["usdm"]["BTCUSDT"].update_id
+    core.ex.set_price("BTCUSDT", core.price("usdm") + 5, "usdm", None)
+    assert seen[-1]["pu"] == snapshot_id == seen[-1]["U"] - 1

@@ -66,3 +66,24 @@ def test_live_bar_follows_trades(simulator: BinanceSimulator) -> None:
     simulator.set_price("SOLUSDT", "210", kind="spot")
     bar = client.fetch_ohlcv("SOL/USDT", "1m", limit=1)[-1]
     assert bar[2] >= 250 and bar[3] <= 190 and bar[4] == 210
+
+
+def test_background_walk_moves_streams_and_rest(make_simulator) -> None:
+    import threading
+    sim = make_simulator(tick_interval=0.02, symbols=["BTCUSDT", "ETHUSDT"])
+    client = ccxt_client(sim, keys=False)
+    start = client.fetch_order_book("BTC/USDT", 5)["nonce"]
+    updates: list[dict] = []
+    enough = threading.Event()
+
+    def sink(_stream: str, payload: dict) -> None:
+        updates.append(payload)
+        if len(updates) >= 20:
+            enough.set()
+
+    sim.call(sim.bus.subscribe, "spot", "btcusdt@bookTicker", sink)
+    assert enough.wait(10)
+    book = client.fetch_order_book("BTC/USDT", 5)
+    assert book["nonce"] > start and sim.call(len, updates) >= 20
+    assert client.fetch_trades("BTC/USDT")  # background trades reach the tape
+    assert [s for s in client.load_markets()] == ["BTC/USDT", "ETH/USDT", "BTC/USDT:USDT", "ETH/USDT:USDT"]
