@@ -16,7 +16,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any, Literal
 
-from .errors import bad_precision, filter_failure
+from .errors import BinanceError, bad_precision, filter_failure
 
 Kind = Literal["spot", "usdm"]
 KINDS: tuple[Kind, ...] = ("spot", "usdm")
@@ -80,25 +80,31 @@ class Instrument:
         return fmt(qty, 8 if self.kind == "spot" else self.qty_places)
 
     # -- filters (filters.md): the error strings are the ones ccxt pattern-matches ---------
+    def _precision(self, value: Decimal, places: int) -> None:
+        """More decimals than the asset allows is -1111 on both markets (before any filter)."""
+        exponent = value.normalize().as_tuple().exponent
+        if isinstance(exponent, int) and -exponent > places:
+            raise bad_precision()
+
     def check_price(self, price: Decimal, name: str = "price") -> None:
+        self._precision(price, 8 if self.kind == "spot" else int(self.info.get("pricePrecision", 8)) + 2)
         if price <= ZERO:
             raise filter_failure("PRICE_FILTER")
         if (self.min_price > ZERO and price < self.min_price) or (self.max_price > ZERO and price > self.max_price):
             raise filter_failure("PRICE_FILTER")
         if price % self.tick != ZERO:
             if self.kind == "usdm":
-                raise bad_precision(name)
+                raise BinanceError(400, -4014, "Price not increased by tick size.")
             raise filter_failure("PRICE_FILTER")
 
     def check_qty(self, qty: Decimal, market: bool = False) -> None:
+        self._precision(qty, 8 if self.kind == "spot" else int(self.info.get("quantityPrecision", 8)))
         step = self.market_step if market and self.market_step > ZERO else self.step
         lo = self.market_min_qty if market and self.market_min_qty > ZERO else self.min_qty
         hi = self.market_max_qty if market and self.market_max_qty > ZERO else self.max_qty
         if qty <= ZERO or qty < lo or (hi > ZERO and qty > hi):
             raise filter_failure("MARKET_LOT_SIZE" if market and self.kind == "spot" and qty > ZERO else "LOT_SIZE")
         if step > ZERO and qty % step != ZERO:
-            if self.kind == "usdm":
-                raise bad_precision("quantity")
             raise filter_failure("LOT_SIZE")
 
 

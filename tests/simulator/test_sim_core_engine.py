@@ -258,3 +258,20 @@ def test_depth_chain_restarts_for_a_new_subscriber(core: Core) -> None:
     snapshot_id = core.ex.markets["usdm"]["BTCUSDT"].update_id
     core.ex.set_price("BTCUSDT", core.price("usdm") + 5, "usdm", None)
     assert seen[-1]["pu"] == snapshot_id == seen[-1]["U"] - 1
+
+
+def test_precision_and_tick_errors(core: Core) -> None:
+    cases = [
+        (core.spot_order, dict(symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC", quantity="0.1",
+                               price="50000.000000001"), -1111),
+        (core.spot_order, dict(symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC", quantity="0.1",
+                               price="50000.001"), -1013),
+        (core.fut_order, dict(symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC", quantity="0.0101",
+                              price="50000"), -1111),
+        (core.fut_order, dict(symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC", quantity="0.01",
+                              price="50000.05"), -4014),
+    ]
+    for place, params, code in cases:
+        with pytest.raises(BinanceError) as info:
+            place(**params)
+        assert info.value.code == code, params
