@@ -35,7 +35,9 @@ def test_weight_headers_then_429_then_418(make_simulator) -> None:
 
 
 def test_exhaust_weight_fault_and_order_count_headers(simulator: BinanceSimulator) -> None:
+    _align_server_clock_to_minute_start(simulator)
     client = ccxt_client(simulator)
+    client.load_time_difference()  # signed calls follow the shifted server clock
     client.load_markets()
     client.create_order("BTC/USDT", "market", "buy", 0.001)
     assert client.last_response_headers["X-MBX-ORDER-COUNT-10S"] == "1"
@@ -45,7 +47,6 @@ def test_exhaust_weight_fault_and_order_count_headers(simulator: BinanceSimulato
     assert client.last_response_headers["X-MBX-USED-WEIGHT-1M"] == "1"  # USD-M orders weigh 0 on their own host
     client.publicGetTime()
     assert int(client.last_response_headers["X-MBX-USED-WEIGHT-1M"]) > 20  # spot: exchangeInfo alone is 20
-    _align_server_clock_to_minute_start(simulator)  # public calls only from here on
     simulator.faults.exhaust_weight()
     with pytest.raises(ccxt.DDoSProtection):
         client.publicGetTime()
