@@ -366,6 +366,32 @@ class FuturesEngine:
         order.update_time = self._clock()
         self._order_event(order, status)
 
+    def modify(self, account: Account, p: Params) -> FuturesOrder:
+        """PUT /fapi/v1/order: new price and quantity for an open LIMIT order (x=AMENDMENT)."""
+        inst = self.instrument(p.get("symbol"))
+        side = p.enum("side", ("BUY", "SELL"), -1117, "Invalid side.")
+        order = self.find(account, inst.symbol, p.int("orderId"), p.get("origClientOrderId"))
+        qty = p.dec("quantity", required=True)
+        price = p.dec("price", required=True)
+        assert qty is not None and price is not None
+        if not order.is_open:
+            raise unknown_order()
+        if order.type != "LIMIT" or side != order.side:
+            raise BinanceError(400, -4160, "Only limit orders on the same side can be modified.")
+        inst.check_price(price)
+        inst.check_qty(qty)
+        if qty == order.qty and price == order.price:
+            raise BinanceError(400, -5027, "No need to modify the order.")
+        if qty <= order.executed:
+            raise BinanceError(400, -2027, "Quantity is less than or equal to the executed quantity.")
+        order.qty, order.price, order.update_time = qty, price, self._clock()
+        self._order_event(order, "AMENDMENT")
+        market = self._markets[inst.symbol]
+        if order.tif != "GTX":
+            self._execute(order, market)
+            market.settle()
+        return order
+
     # -- cancelling --------------------------------------------------------------------------
     def cancel(self, account: Account, p: Params) -> FuturesOrder:
         inst = self.instrument(p.get("symbol"))

@@ -95,6 +95,8 @@ def weight_of(method: str, path: str, params: Mapping[str, str]) -> int:
             return 30
         if ep in ("order", "algoOrder") and method == "POST":
             return 0
+        if ep == "batchOrders":
+            return 5 if method == "POST" else 1
         return 1
     return 1
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from aiohttp import web
@@ -9,7 +10,24 @@ from aiohttp import web
 from . import futures_views as fv
 from .context import SimContext
 from .errors import BinanceError
+from .params import Params
 from .rest_common import Call, route
+
+
+def _json_list(raw: str | None, name: str) -> list[Any]:
+    try:
+        value = json.loads(raw or "")
+    except ValueError:
+        raise BinanceError(400, -1130, f"Data sent for parameter '{name}' is not valid.") from None
+    if not isinstance(value, list):
+        raise BinanceError(400, -1130, f"Data sent for parameter '{name}' is not valid.")
+    return value
+
+
+def _str(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def add_futures_private_routes(app: web.Application, ctx: SimContext) -> None:
@@ -29,6 +47,49 @@ def add_futures_private_routes(app: web.Application, ctx: SimContext) -> None:
             call.drop_connection = True
         view = fv.order_view(order, with_time=False)
         return view
+
+    def modify_order(call: Call) -> Any:
+        return fv.order_view(eng.modify(call.acct, call.params), with_time=False)
+
+    def batch_new(call: Call) -> Any:
+        """Up to 5 orders; each answer is the order or its own error, as Binance does."""
+        items = _json_list(call.params.req("batchOrders"), "batchOrders")
+        if len(items) > 5:
+            raise BinanceError(400, -4082, "Invalid number of batch place orders.")
+        out: list[Any] = []
+        for item in items:
+            if not isinstance(item, dict):
+                raise BinanceError(400, -1130, "Data sent for parameter 'batchOrders' is not valid.")
+            try:
+                call.headers.update(limits.count_order("usdm", call.acct.api_key))
+                order = eng.new_order(call.acct, Params({k: _str(v) for k, v in item.items()}))
+                out.append(fv.order_view(order, with_time=False))
+            except BinanceError as err:
+                out.append(err.body())
+        return out
+
+    def batch_cancel(call: Call) -> Any:
+        inst = eng.instrument(call.params.get("symbol"))
+        raw = call.params.raw
+        ids = raw.get("orderIdList") or raw.get("orderidlist")
+        cids = raw.get("origClientOrderIdList") or raw.get("origclientorderidlist")
+        if not ids and not cids:
+            raise BinanceError(400, -1102, "Param 'orderIdList' or 'origClientOrderIdList' must be sent, but both "
+                                           "were empty/null!")
+        targets = [(int(i), None) for i in _json_list(ids, "orderIdList")] if ids else \
+            [(None, str(c)) for c in _json_list(cids, "origClientOrderIdList")]  # type: ignore[arg-type]
+        out: list[Any] = []
+        for order_id, client_id in targets:
+            query = {"symbol": inst.symbol}
+            if order_id is not None:
+                query["orderId"] = str(order_id)
+            else:
+                query["origClientOrderId"] = str(client_id)
+            try:
+                out.append(fv.order_view(eng.cancel(call.acct, Params(query)), with_time=False))
+            except BinanceError as err:
+                out.append(err.body())
+        return out
 
     def get_order(call: Call) -> Any:
         inst = eng.instrument(call.params.get("symbol"))
@@ -166,6 +227,9 @@ def add_futures_private_routes(app: web.Application, ctx: SimContext) -> None:
     v1 = "/fapi/v1/"
     s = lambda h: route(ctx, h, signed=True)  # noqa: E731
     r.add_post(v1 + "order", s(new_order))
+    r.add_put(v1 + "order", s(modify_order))
+    r.add_post(v1 + "batchOrders", s(batch_new))
+    r.add_delete(v1 + "batchOrders", s(batch_cancel))
     r.add_get(v1 + "order", s(get_order))
     r.add_delete(v1 + "order", s(cancel_order))
     r.add_get(v1 + "openOrders", s(open_orders))

@@ -128,3 +128,27 @@ def test_account_v2_and_position_risk_v2(swap) -> None:
     assert len(swap.fapiPrivateV2GetBalance()) == 2
     brackets = swap.fapiPrivateGetLeverageBracket({"symbol": "BTCUSDT"})
     assert brackets["brackets"][0]["initialLeverage"] == 125
+
+
+def test_edit_order_and_batches(swap) -> None:
+    last = swap.fetch_ticker(SYM)["last"]
+    order = swap.create_order(SYM, "limit", "buy", 0.01, round(last * 0.9, 1))
+    edited = swap.edit_order(order["id"], SYM, "limit", "buy", 0.02, round(last * 0.91, 1))
+    assert edited["amount"] == 0.02 and edited["price"] == round(last * 0.91, 1) and edited["status"] == "open"
+    taken = swap.edit_order(order["id"], SYM, "limit", "buy", 0.02, round(last * 1.01, 1))
+    assert swap.fetch_order(taken["id"], SYM)["status"] == "closed"
+    placed = swap.create_orders([
+        {"symbol": SYM, "type": "limit", "side": "buy", "amount": 0.01, "price": round(last * 0.8, 1)},
+        {"symbol": SYM, "type": "limit", "side": "buy", "amount": 0.001, "price": round(last * 0.8, 1)},
+        {"symbol": SYM, "type": "limit", "side": "sell", "amount": 0.01, "price": round(last * 1.2, 1),
+         "params": {"clientOrderId": "batch-3"}},
+    ])
+    # ccxt sorts by timestamp, so the rejected one (no timestamp) comes first
+    assert sorted(o["status"] for o in placed) == ["open", "open", "rejected"]
+    rejected = next(o for o in placed if o["status"] == "rejected")
+    assert rejected["info"]["code"] == -4164
+    first = next(o for o in placed if o["status"] == "open" and o["clientOrderId"] != "batch-3")
+    canceled = swap.cancel_orders([first["id"]], SYM)
+    assert canceled[0]["status"] == "canceled"
+    canceled = swap.cancel_orders([], SYM, {"clientOrderIds": ["batch-3"]})
+    assert canceled[0]["clientOrderId"] == "batch-3" and swap.fetch_open_orders(SYM) == []
