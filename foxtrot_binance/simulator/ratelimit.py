@@ -61,7 +61,7 @@ def weight_of(method: str, path: str, params: Mapping[str, str]) -> int:
             return 2 if sym else 4
         if ep in ("account", "myTrades", "allOrders"):
             return 20
-        if ep == "order":
+        if ep in ("order", "order/cancelReplace"):
             return 4 if method == "GET" else 1
         if ep == "openOrders":
             return (6 if sym else 80) if method == "GET" else 1

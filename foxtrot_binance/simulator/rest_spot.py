@@ -11,7 +11,19 @@ from .context import SimContext
 from .errors import BinanceError
 from .instruments import fmt
 from .matching import cancel_view, new_order_view, order_view, trade_view
+from .params import Params
 from .rest_common import Call, route
+
+
+class _CancelReplaceError(BinanceError):
+    """A cancel-replace refusal: Binance adds the two partial results under ``data``."""
+
+    def __init__(self, status: int, code: int, msg: str, data: dict[str, Any]) -> None:
+        super().__init__(status, code, msg)
+        self.data = data
+
+    def body(self) -> dict[str, Any]:
+        return {"code": self.code, "msg": self.msg, "data": self.data}
 
 
 def add_spot_routes(app: web.Application, ctx: SimContext) -> None:
@@ -53,6 +65,44 @@ def add_spot_routes(app: web.Application, ctx: SimContext) -> None:
         if call.ctx.faults.take_lost_order_response():
             call.drop_connection = True
         return new_order_view(order, trades, resp_type)
+
+    def cancel_replace(call: Call) -> Any:
+        """Cancel then place (STOP_ON_FAILURE), answered with Binance's two-part result."""
+        p = call.params
+        mode = p.enum("cancelReplaceMode", ("STOP_ON_FAILURE", "ALLOW_FAILURE"), -1100,
+                      "Illegal characters found in parameter 'cancelReplaceMode'.")
+        inst = engine.instrument(p.get("symbol"))
+        cancel_params = {"symbol": inst.symbol}
+        if p.get("cancelOrderId") is not None:
+            cancel_params["orderId"] = p.req("cancelOrderId")
+        if p.get("cancelOrigClientOrderId") is not None:
+            cancel_params["origClientOrderId"] = p.req("cancelOrigClientOrderId")
+        if p.get("cancelNewClientOrderId") is not None:
+            cancel_params["newClientOrderId"] = p.req("cancelNewClientOrderId")
+        now = call.ctx.now_ms()
+        try:
+            order, cancel_id = engine.cancel(call.acct, Params(cancel_params))
+            cancel_result: tuple[str, Any] = ("SUCCESS", cancel_view(order, cancel_id, now))
+        except BinanceError as err:
+            cancel_result = ("FAILURE", err.body())
+            if mode == "STOP_ON_FAILURE":
+                raise _CancelReplaceError(400, -2022, "Order cancel-replace failed.", {
+                    "cancelResult": "FAILURE", "newOrderResult": "NOT_ATTEMPTED",
+                    "cancelResponse": err.body(), "newOrderResponse": None}) from None
+        new_params = {k: v for k, v in p.raw.items() if not k.startswith("cancel") and k != "signature"}
+        try:
+            call.headers.update(limits.count_order("spot", call.acct.api_key))
+            placed, trades = engine.new_order(call.acct, Params(new_params))
+            new_result: tuple[str, Any] = ("SUCCESS", new_order_view(placed, trades, p.get("newOrderRespType") or "FULL"))
+        except BinanceError as err:
+            new_result = ("FAILURE", err.body())
+        data = {"cancelResult": cancel_result[0], "newOrderResult": new_result[0],
+                "cancelResponse": cancel_result[1], "newOrderResponse": new_result[1]}
+        if cancel_result[0] == "SUCCESS" and new_result[0] == "SUCCESS":
+            return data
+        if new_result[0] == "FAILURE" and cancel_result[0] == "FAILURE":
+            raise _CancelReplaceError(400, -2022, "Order cancel-replace failed.", data)
+        raise _CancelReplaceError(409, -2021, "Order cancel-replace partially failed.", data)
 
     def get_order(call: Call) -> Any:
         inst = engine.instrument(call.params.get("symbol"))
@@ -139,6 +189,7 @@ def add_spot_routes(app: web.Application, ctx: SimContext) -> None:
         r.add_get(api + path, route(ctx, handler))
     r.add_get(api + "account", route(ctx, account, signed=True))
     r.add_post(api + "order", route(ctx, new_order, signed=True))
+    r.add_post(api + "order/cancelReplace", route(ctx, cancel_replace, signed=True))
     r.add_post(api + "order/test", route(ctx, lambda c: new_order(c, test=True), signed=True))
     r.add_get(api + "order", route(ctx, get_order, signed=True))
     r.add_delete(api + "order", route(ctx, cancel_order, signed=True))

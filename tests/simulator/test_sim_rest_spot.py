@@ -195,3 +195,14 @@ def test_public_trades_show_the_tape(simulator: BinanceSimulator, symbol: str) -
     if ":" not in symbol:
         raw = client.publicGetTrades({"symbol": "BTCUSDT", "limit": 1})
         assert set(raw[0]) == {"id", "price", "qty", "quoteQty", "time", "isBuyerMaker", "isBestMatch"}
+
+
+def test_edit_order_uses_cancel_replace(spot) -> None:
+    last = spot.fetch_ticker("BTC/USDT")["last"]
+    order = spot.create_order("BTC/USDT", "limit", "buy", 0.01, round(last * 0.9, 2))
+    edited = spot.edit_order(order["id"], "BTC/USDT", "limit", "buy", 0.02, round(last * 0.8, 2))
+    assert edited["id"] != order["id"] and edited["amount"] == 0.02 and edited["status"] == "open"
+    assert spot.fetch_order(order["id"], "BTC/USDT")["status"] == "canceled"
+    with pytest.raises(ccxt.ExchangeError, match="cancel-replace failed"):
+        spot.edit_order(order["id"], "BTC/USDT", "limit", "buy", 0.02, round(last * 0.8, 2))
+    assert [o["id"] for o in spot.fetch_open_orders("BTC/USDT")] == [edited["id"]]
