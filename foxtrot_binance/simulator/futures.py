@@ -285,8 +285,12 @@ class FuturesEngine:
                                                "will be rejected. The order will not be recorded in the order history")
         order = self._create(account, inst, client_id, side, ps, otype, otype, tif, qty, price, ZERO,  # type: ignore[arg-type]
                              reduce_only, False, p.get("workingType") or "CONTRACT_PRICE")
+        before = order.executed
         self._execute(order, market)
         market.settle()
+        if order.executed > before:  # the taker moved the price: conditional and resting orders react
+            self.on_price(market, None)
+            market.settle()
         return order
 
     def _create(self, account: Account, inst: Instrument, client_id: str, side: str, ps: str, otype: str,
@@ -501,6 +505,7 @@ class FuturesEngine:
             ref = mark if algo.working_type == "MARK_PRICE" else last
             if _algo_hit(algo.order_type, algo.side, algo.trigger, ref):
                 self._trigger(algo, market)
+        last = market.price  # triggered market orders may have moved it
         resting = [o for by in self.orders_by_key.values() for o in by.values()
                    if o.is_open and o.inst.symbol == symbol and o.type == "LIMIT"]
         buys = sorted((o for o in resting if o.buy and o.price >= last), key=lambda o: (-o.price, o.order_id))

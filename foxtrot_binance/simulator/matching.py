@@ -209,6 +209,9 @@ class SpotEngine:
         if order.working:
             trades = self._execute(order, market)
             market.settle()
+            if trades:  # the taker moved the price: stops and resting orders it crossed react
+                self.on_price(market, None)
+                market.settle()
         return order, trades
 
     @staticmethod
@@ -342,6 +345,7 @@ class SpotEngine:
         for order in sorted((o for o in candidates if not o.working), key=lambda o: o.order_id):
             if self._stop_hit(order.type, order.side, order.stop, last):
                 self._trigger(order, market)
+        last, ticks = market.price, market.last_ticks  # triggered market orders may have moved it
         resting = [o for o in candidates if o.working and o.is_open and o.type not in ("MARKET", "STOP_LOSS", "TAKE_PROFIT")]
         buys = sorted((o for o in resting if o.buy and o.price >= last), key=lambda o: (-o.price, o.order_id))
         sells = sorted((o for o in resting if not o.buy and o.price <= last), key=lambda o: (o.price, o.order_id))
@@ -356,7 +360,7 @@ class SpotEngine:
                     budget -= lots
                 if lots > 0:
                     self._fill(order, market, Fill(market.to_ticks(order.price), lots), maker=True)
-        market.last_ticks = market.to_ticks(last)
+        market.last_ticks = ticks  # maker fills print at their own prices; the market stays where it moved
 
     def _trigger(self, order: SpotOrder, market: Market) -> None:
         order.triggered = True

@@ -275,3 +275,16 @@ def test_precision_and_tick_errors(core: Core) -> None:
         with pytest.raises(BinanceError) as info:
             place(**params)
         assert info.value.code == code, params
+
+
+def test_a_taker_sweep_triggers_stops_and_fills_crossed_resting_orders(core: Core) -> None:
+    market = core.ex.markets["spot"]["BNBUSDT"]
+    asks = sorted(market.asks.items())
+    sweep_to = market.p(asks[3][0])
+    resting, _ = core.spot_order(symbol="BNBUSDT", side="SELL", type="LIMIT", timeInForce="GTC", quantity="1",
+                                 price=str(market.p(asks[1][0])))
+    stop, _ = core.spot_order(symbol="BNBUSDT", side="BUY", type="STOP_LOSS_LIMIT", timeInForce="GTC", quantity="1",
+                              price=str(sweep_to * 2), stopPrice=str(market.p(asks[2][0])))
+    qty = market.q(sum(n for _, n in asks[:4]))
+    core.spot_order(symbol="BNBUSDT", side="BUY", type="MARKET", quantity=str(qty))
+    assert resting.status == "FILLED" and stop.triggered and stop.executed == 1
