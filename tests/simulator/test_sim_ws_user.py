@@ -9,7 +9,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from ws_support import API_KEY, OTHER_KEY, SECRET, WsServer, receive_json, ws_api_params
+from ws_support import API_KEY, OTHER_KEY, WsServer, receive_json, ws_api_params
 
 REPORT = {"e": "executionReport", "E": 1, "s": "BTCUSDT", "X": "NEW", "i": 1}
 ORDER_UPDATE = {"e": "ORDER_TRADE_UPDATE", "E": 1, "T": 1, "o": {"s": "BTCUSDT", "ps": "BOTH"}}
