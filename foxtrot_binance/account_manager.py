@@ -1,20 +1,29 @@
-"""Balances (and, for USDⓈ-M, positions) as AccountData / PositionData events.
+"""Balances and (USDⓈ-M) positions as AccountData / PositionData events.
 
-Spot: one AccountData per asset held, balance = free + locked, frozen = locked. Updates come
-from the user stream (partial: only the assets that changed) and from REST refreshes (full);
-an asset is emitted when its numbers change, and once with zero when it is gone, so the
-host never keeps a stale balance. Spot has no positions.
+Spot: one AccountData per asset held, balance = free + locked, frozen = locked, updated from
+the user stream (only assets that changed) and from REST (full).
+
+USDⓈ-M: one AccountData per margin asset, balance = margin balance, frozen = balance -
+available, wallet balance and unrealised PnL in ``extra``; positions one per symbol (one-way
+mode, Direction.NET, signed volume) or per side (hedge mode, LONG and SHORT). Binance's
+ACCOUNT_UPDATE carries only part of what a trader needs (no mark or liquidation price), so a
+stream update triggers a REST refresh of the account and positions; refreshes are coalesced
+so a burst of fills costs two calls, not one per fill. A position that closes is pushed once
+with volume 0 so the host clears it.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from foxtrot_hooks import AccountData, PositionData
+from foxtrot_hooks import AccountData, Direction, PositionData
 
 from foxtrot_binance.binance_mappings import as_float
 from foxtrot_binance.market_kind import MarketKind
+
+_SIDES = {"long": Direction.LONG, "short": Direction.SHORT}
 
 
 class AccountManager:
@@ -25,22 +34,34 @@ class AccountManager:
         on_account: Callable[[AccountData], None],
         on_position: Callable[[PositionData], None],
         log: Any,
+        write_log: Callable[[str], None] | None = None,
     ) -> None:
         self.kind = kind
         self.adapter_name = adapter_name
         self._on_account = on_account
         self._on_position = on_position
         self._log = log
-        self._last: dict[str, tuple[float, float]] = {}  # asset -> (balance, frozen) last emitted
+        self._write_log = write_log or (lambda msg: None)
+        self._last: dict[str, tuple[float, float, float, float]] = {}  # asset -> emitted numbers
+        self._positions: dict[tuple[str, Direction], tuple[float, float, float]] = {}
+        self.hedge_mode = False
+        self.leverages: dict[str, int] = {}  # set through this adapter (positionRisk v3 omits it)
         self.rest: Any = None
+        self.contracts: Any = None  # ContractManager, to map ccxt symbols back to Binance ids
+        self._refresh_task: asyncio.Task[None] | None = None
+        self._dirty = False
 
+    # -- balances -----------------------------------------------------------------------
     async def refresh(self) -> None:
         """Full balance snapshot from REST (weight 20 spot, 5 USDⓈ-M)."""
         balance = await self.rest.call("fetch_balance", weight=20 if self.kind is MarketKind.SPOT else 5)
-        self.apply_balance(balance, full=True)
+        if self.kind is MarketKind.SPOT:
+            self.apply_balance(balance, full=True)
+        else:
+            self._apply_margin_account(balance)
 
     def apply_balance(self, balance: dict[str, Any], *, full: bool) -> None:
-        """Apply a ccxt balance structure. ``full``: assets absent from it are now zero."""
+        """Apply a ccxt spot balance structure. ``full``: assets absent from it are now zero."""
         totals = balance.get("total") or {}
         used = balance.get("used") or {}
         seen: set[str] = set()
@@ -53,16 +74,132 @@ class AccountManager:
             for asset in [a for a in self._last if a not in seen]:
                 self._emit(asset, 0.0, 0.0)
 
-    def _emit(self, asset: str, balance: float, frozen: float) -> None:
+    def _apply_margin_account(self, balance: dict[str, Any]) -> None:
+        assets = {a.get("asset"): a for a in (balance.get("info") or {}).get("assets", []) if isinstance(a, dict)}
+        totals = balance.get("total") or {}
+        free = balance.get("free") or {}
+        for asset, total in totals.items():
+            if total is None:
+                continue
+            raw = assets.get(asset, {})
+            margin = as_float(raw.get("marginBalance"), as_float(total))
+            available = as_float(raw.get("availableBalance"), as_float(free.get(asset)))
+            self._emit(
+                asset, margin, max(0.0, margin - available),
+                wallet=as_float(raw.get("walletBalance"), margin), upnl=as_float(raw.get("unrealizedProfit")),
+            )
+
+    def _emit(self, asset: str, balance: float, frozen: float, *, wallet: float = 0.0, upnl: float = 0.0) -> None:
+        numbers = (balance, frozen, wallet, upnl)
         previous = self._last.get(asset)
-        if previous == (balance, frozen) or (previous is None and balance == 0 and frozen == 0):
+        if previous == numbers or (previous is None and balance == 0 and frozen == 0):
             return
-        self._last[asset] = (balance, frozen)
-        self._on_account(AccountData(adapter_name=self.adapter_name, accountid=asset, balance=balance, frozen=frozen))
+        self._last[asset] = numbers
+        account = AccountData(adapter_name=self.adapter_name, accountid=asset, balance=balance, frozen=frozen)
+        if self.kind is MarketKind.USDM:
+            account.extra = {"wallet_balance": wallet, "unrealized_pnl": upnl}
+        self._on_account(account)
 
     def balances(self) -> dict[str, tuple[float, float]]:
-        return dict(self._last)
+        return {asset: numbers[:2] for asset, numbers in self._last.items()}
 
+    # -- USDⓈ-M positions ---------------------------------------------------------------
     async def refresh_positions(self) -> None:
-        """Spot has no positions: nothing is emitted. USDⓈ-M positions arrive with issue 5."""
-        return None
+        """Spot has no positions: nothing is emitted. USDⓈ-M: every position from REST."""
+        if self.kind is MarketKind.SPOT:
+            return
+        positions = await self.rest.call("fetch_positions", weight=5)
+        self.apply_positions(positions)
+
+    def apply_positions(self, positions: list[dict[str, Any]]) -> None:
+        """Emit what changed; positions that disappeared are pushed once with volume 0."""
+        seen: set[tuple[str, Direction]] = set()
+        for position in positions:
+            made = self._position(position)
+            if made is None:
+                continue
+            seen.add((made.symbol, made.direction))
+            self._emit_position(made)
+        for symbol, direction in [key for key in self._positions if key not in seen]:
+            self._emit_position(
+                PositionData(adapter_name=self.adapter_name, symbol=symbol, exchange=self.kind.exchange, direction=direction)
+            )
+
+    def _position(self, data: dict[str, Any]) -> PositionData | None:
+        info = data.get("info") or {}
+        symbol_id = info.get("symbol")
+        if not symbol_id and self.contracts is not None:
+            instrument = self.contracts.resolve(data.get("symbol") or "")
+            symbol_id = instrument.id if instrument else None
+        if not symbol_id:
+            return None
+        contracts = as_float(data.get("contracts"))
+        side = _SIDES.get((data.get("side") or "").lower())
+        position_side = (info.get("positionSide") or "BOTH").upper()
+        if position_side == "BOTH" and not self.hedge_mode:
+            direction = Direction.NET
+            volume = contracts if side is not Direction.SHORT else -contracts
+        else:
+            direction = Direction.LONG if position_side == "LONG" else Direction.SHORT if position_side == "SHORT" else (side or Direction.NET)
+            volume = contracts
+        position = PositionData(
+            adapter_name=self.adapter_name,
+            symbol=symbol_id,
+            exchange=self.kind.exchange,
+            direction=direction,
+            volume=volume,
+            price=as_float(data.get("entryPrice")),
+            pnl=as_float(data.get("unrealizedPnl")),
+        )
+        position.extra = {
+            "mark_price": as_float(data.get("markPrice")),
+            "liquidation_price": as_float(data.get("liquidationPrice")),
+            "leverage": self.leverages.get(symbol_id) or as_float(data.get("leverage") or info.get("leverage")) or None,
+            "margin_type": data.get("marginMode") or info.get("marginType"),
+            "position_side": position_side,
+        }
+        return position
+
+    def _emit_position(self, position: PositionData) -> None:
+        key = (position.symbol, position.direction)
+        numbers = (position.volume, position.price, position.pnl)
+        previous = self._positions.get(key)
+        if previous == numbers:
+            return
+        if position.volume == 0:
+            self._positions.pop(key, None)
+            if previous is None:
+                return
+        else:
+            self._positions[key] = numbers
+        self._on_position(position)
+
+    def positions(self) -> dict[tuple[str, Direction], tuple[float, float, float]]:
+        return dict(self._positions)
+
+    # -- stream-driven refresh (USDⓈ-M) ------------------------------------------------------
+    def on_account_update(self, info: dict[str, Any] | None = None) -> None:
+        """An ACCOUNT_UPDATE arrived: refresh balances and positions, coalescing bursts."""
+        reason = ((info or {}).get("a") or {}).get("m")
+        if reason == "FUNDING_FEE":
+            changes = ", ".join(f"{b.get('a')} {b.get('bc')}" for b in (info or {}).get("a", {}).get("B", []) if b.get("bc"))
+            self._write_log(f"Funding fee applied{': ' + changes if changes else ''}")
+        self._dirty = True
+        if self._refresh_task is None or self._refresh_task.done():
+            self._refresh_task = asyncio.get_running_loop().create_task(self._refresh_while_dirty())
+
+    async def _refresh_while_dirty(self) -> None:
+        while self._dirty:
+            self._dirty = False
+            try:
+                await self.refresh()
+                await self.refresh_positions()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self._log.warning("account refresh after a stream update failed: {}", exc)
+
+    async def close(self) -> None:
+        if self._refresh_task is not None and not self._refresh_task.done():
+            self._refresh_task.cancel()
+            await asyncio.gather(self._refresh_task, return_exceptions=True)

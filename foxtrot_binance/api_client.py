@@ -48,7 +48,9 @@ class BinanceApiClient:
         self.log = get_logger(name)
         self.contracts = ContractManager(kind, name)
         self.orders = OrderManager(kind, name, self.contracts, adapter.on_order, adapter.on_trade, adapter.write_log, self.log)
-        self.accounts = AccountManager(kind, name, adapter.on_account, adapter.on_position, self.log)
+        self.accounts = AccountManager(kind, name, adapter.on_account, adapter.on_position, self.log, adapter.write_log)
+        self.accounts.contracts = self.contracts
+        self._configured_symbols: set[str] = set()  # USDⓈ-M symbols whose default leverage/margin type is set
         self.io = IoThread(name)
         self.settings: BinanceSettings | None = None
         self.exchange: Any = None
@@ -84,6 +86,8 @@ class BinanceApiClient:
         self.orders.schedule = self.schedule
         self.orders.trading_enabled = self._trading_block_reason
         self.orders.reference_price = self._reference_price
+        if self.kind is MarketKind.USDM:
+            self.orders.before_first_order = self._configure_symbol
         self.io.start()
         self.schedule(self._run())
 
@@ -236,6 +240,8 @@ class BinanceApiClient:
         self.adapter.write_log(
             f"{len(contracts)} {self.kind.value} contracts loaded; clock offset to Binance {offset} ms"
         )
+        if settings.has_credentials and self.kind is MarketKind.USDM:
+            await self._read_position_mode(settings)
         self.ready.set()
         if self.market_data is None:
             self.market_data = MarketDataManager(
@@ -264,6 +270,7 @@ class BinanceApiClient:
         pending = [t for t in self._tasks if t is not current]
         if pending:
             await asyncio.gather(*pending, return_exceptions=True)
+        await self.accounts.close()
         if self.market_data is not None:
             try:
                 await self.market_data.close()
@@ -293,6 +300,105 @@ class BinanceApiClient:
             self.adapter.write_log(f"History cache unavailable ({exc}); bars will be downloaded every time")
             return None
         return self._bar_cache
+
+    # -- USDⓈ-M controls (loop) --------------------------------------------------------
+    async def _read_position_mode(self, settings: BinanceSettings) -> None:
+        assert self.rest is not None
+        mode = await self.rest.call("fetch_position_mode", None, {"type": "swap"}, weight=30)
+        self._set_hedge(bool(mode.get("hedged")))
+        wanted = settings.position_mode
+        if wanted is not None and (wanted == "hedge") != self.orders.hedge_mode:
+            await self.set_position_mode(wanted == "hedge")
+        self.adapter.write_log(f"Position mode: {'hedge' if self.orders.hedge_mode else 'one-way'}")
+
+    def _set_hedge(self, hedge: bool) -> None:
+        self.orders.hedge_mode = hedge
+        self.accounts.hedge_mode = hedge
+
+    async def set_position_mode(self, hedge: bool) -> None:
+        import ccxt
+
+        assert self.rest is not None
+        label = "hedge" if hedge else "one-way"
+        try:
+            await self.rest.call("set_position_mode", hedge, None, {"type": "swap"}, weight=1)
+        except ccxt.BaseError as exc:
+            failure = classify_error(exc)
+            if failure.code == -4059:
+                self._set_hedge(hedge)
+                self.adapter.write_log(f"Position mode is already {label}")
+                return
+            self.adapter.write_log(f"Position mode change to {label} refused: {failure.reason}")
+            return
+        self._set_hedge(hedge)
+        self.adapter.write_log(f"Position mode set to {label}")
+        await self.accounts.refresh_positions()
+
+    async def set_leverage(self, symbol: str, leverage: int) -> None:
+        import ccxt
+
+        assert self.rest is not None
+        instrument = self.contracts.resolve(symbol)
+        if instrument is None:
+            self.adapter.write_log(f"Set leverage: unknown symbol {symbol}")
+            return
+        try:
+            result = await self.rest.call("set_leverage", leverage, instrument.ccxt_symbol, weight=1)
+        except ccxt.BaseError as exc:
+            self.adapter.write_log(f"Leverage {leverage}x on {instrument.id} refused: {classify_error(exc).reason}")
+            return
+        self.accounts.leverages[instrument.id] = int((result or {}).get("leverage") or leverage)
+        max_notional = (result or {}).get("maxNotionalValue")
+        self.adapter.write_log(
+            f"Leverage on {instrument.id} set to {leverage}x" + (f" (max notional {max_notional})" if max_notional else "")
+        )
+        await self.accounts.refresh_positions()
+
+    async def set_margin_type(self, symbol: str, margin_type: str) -> None:
+        import ccxt
+
+        assert self.rest is not None
+        instrument = self.contracts.resolve(symbol)
+        if instrument is None:
+            self.adapter.write_log(f"Set margin type: unknown symbol {symbol}")
+            return
+        try:
+            await self.rest.call("set_margin_mode", margin_type, instrument.ccxt_symbol, weight=1)
+        except ccxt.MarginModeAlreadySet:
+            self.adapter.write_log(f"Margin type of {instrument.id} is already {margin_type}")
+            return
+        except ccxt.BaseError as exc:
+            self.adapter.write_log(f"Margin type {margin_type} on {instrument.id} refused: {classify_error(exc).reason}")
+            return
+        self.adapter.write_log(f"Margin type of {instrument.id} set to {margin_type}")
+        await self.accounts.refresh_positions()
+
+    async def _configure_symbol(self, instrument: Instrument) -> None:
+        """Apply the configured default leverage and margin type once per symbol."""
+        settings = self.settings
+        if settings is None or instrument.id in self._configured_symbols:
+            return
+        self._configured_symbols.add(instrument.id)
+        if settings.margin_type is not None:
+            await self.set_margin_type(instrument.id, settings.margin_type)
+        if settings.leverage is not None:
+            await self.set_leverage(instrument.id, settings.leverage)
+
+    def control(self, coro: Coroutine[Any, Any, Any], what: str) -> None:
+        """Schedule a USDⓈ-M control call from the host's thread."""
+        if self._not_ready(what):
+            coro.close()
+            return
+        if self.settings is None or not self.settings.has_credentials:
+            coro.close()
+            self.adapter.write_log(f"{what}: no API keys configured")
+            return
+        self.schedule(coro)
+
+    def query_position(self) -> None:
+        if self._not_ready("query_position"):
+            return
+        self.schedule(self.accounts.refresh_positions())
 
     # -- helpers ------------------------------------------------------------------------
     def _now_ms(self) -> int:

@@ -24,7 +24,6 @@ from foxtrot_hooks import (
 
 from foxtrot_binance.logs import get_logger
 from foxtrot_binance.market_kind import MarketKind
-from foxtrot_binance.settings import BinanceSettings
 
 _LEVEL_NAMES = {10: "DEBUG", 20: "INFO", 30: "WARNING", 40: "ERROR", 50: "CRITICAL"}
 
@@ -49,19 +48,9 @@ class _BinanceAdapterBase(BaseAdapter):
         get_logger(self.adapter_name).opt(depth=1).log(_LEVEL_NAMES.get(level, "INFO"), "{}", msg)
         super().write_log(msg, level)
 
-    def _not_yet(self, method: str) -> None:
-        raise NotImplementedError(
-            f"{self.default_name}.{method} is not implemented yet in foxtrot-binance "
-            f"{_version()}: the {self.market_kind.value} adapter is under construction"
-        )
 
-
-class BinanceSpotAdapter(_BinanceAdapterBase):
-    """Binance spot. Thread-safe and non-blocking except ``query_history``."""
-
-    default_name: ClassVar[str] = "BINANCE"
-    exchanges: ClassVar[list[Exchange]] = [Exchange.BINANCE]
-    market_kind: ClassVar[MarketKind] = MarketKind.SPOT
+class _ConnectedAdapter(_BinanceAdapterBase):
+    """Everything spot and USDⓈ-M share; the market kind is a parameter of the managers."""
 
     def __init__(self, event_engine: EventSink, adapter_name: str) -> None:
         super().__init__(event_engine, adapter_name)
@@ -71,7 +60,7 @@ class BinanceSpotAdapter(_BinanceAdapterBase):
 
     def connect(self, setting: dict[str, Any]) -> None:
         """Validate ``setting`` (InvalidSettingsError names the bad field), then connect in the
-        background: contracts, balances, open orders and recent fills arrive as events."""
+        background: contracts, balances, positions, open orders and recent fills arrive as events."""
         self.client.connect(setting)
 
     def close(self) -> None:
@@ -79,7 +68,7 @@ class BinanceSpotAdapter(_BinanceAdapterBase):
 
     def subscribe(self, req: SubscribeRequest) -> None:
         """Live TickData (best prices, 24 h statistics, five depth levels) for one symbol,
-        accepted as BTCUSDT, BTCUSDT.BINANCE or BTC/USDT; kept across reconnects."""
+        accepted as BTCUSDT, BTCUSDT.<EXCHANGE> or BTC/USDT; kept across reconnects."""
         self.client.subscribe(req)
 
     def send_order(self, req: OrderRequest) -> str:
@@ -92,9 +81,6 @@ class BinanceSpotAdapter(_BinanceAdapterBase):
     def query_account(self) -> None:
         self.client.query_account()
 
-    def query_position(self) -> None:
-        """Spot has no positions: balances are reported as AccountData. Emits nothing."""
-
     def query_history(self, req: HistoryRequest) -> list[BarData]:
         """Closed bars of any range and interval (1m, 1h, d, w), paginated and cached locally.
 
@@ -103,47 +89,46 @@ class BinanceSpotAdapter(_BinanceAdapterBase):
         return self.client.query_history(req)
 
 
-class BinanceUsdmAdapter(_BinanceAdapterBase):
-    """Binance USDⓈ-M perpetual futures (under construction: every method refuses)."""
+class BinanceSpotAdapter(_ConnectedAdapter):
+    """Binance spot. Thread-safe and non-blocking except ``query_history``."""
+
+    default_name: ClassVar[str] = "BINANCE"
+    exchanges: ClassVar[list[Exchange]] = [Exchange.BINANCE]
+    market_kind: ClassVar[MarketKind] = MarketKind.SPOT
+
+    def query_position(self) -> None:
+        """Spot has no positions: balances are reported as AccountData. Emits nothing."""
+
+
+class BinanceUsdmAdapter(_ConnectedAdapter):
+    """Binance USDⓈ-M perpetual futures: one-way or hedge mode, leverage, margin type.
+
+    Offsets: in one-way mode CLOSE means reduce-only; in hedge mode OPEN/NONE opens on the
+    order's side and CLOSE closes the opposite side. STOP is a stop-market conditional order.
+    """
 
     default_name: ClassVar[str] = "BINANCE_USDM"
     exchanges: ClassVar[list[Exchange]] = [Exchange.BINANCEUSDM]
     market_kind: ClassVar[MarketKind] = MarketKind.USDM
 
-    def connect(self, setting: dict[str, Any]) -> None:
-        """Validate ``setting`` (InvalidSettingsError names the bad field), then refuse."""
-        BinanceSettings.from_setting(setting)
-        self._not_yet("connect")
-
-    def close(self) -> None:
-        """Nothing is opened yet, so there is nothing to release; safe to call any time."""
-
-    def subscribe(self, req: SubscribeRequest) -> None:
-        self._not_yet("subscribe")
-
-    def send_order(self, req: OrderRequest) -> str:
-        self._not_yet("send_order")
-        return ""
-
-    def cancel_order(self, req: CancelRequest) -> None:
-        self._not_yet("cancel_order")
-
-    def query_account(self) -> None:
-        self._not_yet("query_account")
-
     def query_position(self) -> None:
-        self._not_yet("query_position")
+        """Refresh every position; changes (and closed positions, with volume 0) are pushed."""
+        self.client.query_position()
 
-    def query_history(self, req: HistoryRequest) -> list[BarData]:
-        self._not_yet("query_history")
-        return []
+    def set_leverage(self, symbol: str, leverage: int) -> None:
+        """Non-blocking; the outcome is written to the log and positions are refreshed."""
+        self.client.control(self.client.set_leverage(symbol, int(leverage)), "set_leverage")
+
+    def set_margin_type(self, symbol: str, margin_type: str) -> None:
+        """``"isolated"`` or ``"cross"``; non-blocking, outcome in the log."""
+        if margin_type not in ("isolated", "cross"):
+            raise ValueError(f"margin_type must be 'isolated' or 'cross', got {margin_type!r}")
+        self.client.control(self.client.set_margin_type(symbol, margin_type), "set_margin_type")
+
+    def set_position_mode(self, hedge: bool) -> None:
+        """Hedge (True) or one-way (False); non-blocking, outcome in the log."""
+        self.client.control(self.client.set_position_mode(bool(hedge)), "set_position_mode")
 
 
 BinanceAdapter = BinanceSpotAdapter
 """The seed's name for the spot adapter."""
-
-
-def _version() -> str:
-    from foxtrot_binance._version import __version__
-
-    return __version__

@@ -158,10 +158,18 @@ class ContractManager:
         return _quantize(Decimal(str(volume)), instrument.step_size, ROUND_DOWN)
 
     def check_order(
-        self, instrument: Instrument, volume: float, price: float | None, *, market: bool, reference_price: float | None
+        self,
+        instrument: Instrument,
+        volume: float,
+        price: float | None,
+        *,
+        market: bool,
+        reference_price: float | None,
+        check_notional: bool = True,
     ) -> tuple[Decimal, Decimal | None]:
         """Rounded (volume, price) or InvalidOrderRequest with the reason. ``reference_price``
-        (last or best price) is used for the notional of market and stop orders."""
+        (last or best price) is used for the notional of market orders. ``check_notional``
+        is off for USDⓈ-M reduce-only orders, which Binance exempts from MIN_NOTIONAL."""
         if not (volume > 0):
             raise InvalidOrderRequest(f"volume must be positive, got {volume}")
         qty = self.round_volume(instrument, volume)
@@ -181,7 +189,12 @@ class ContractManager:
             if rounded_price <= 0:
                 raise InvalidOrderRequest(f"price {price} rounds to zero with tick {instrument.tick_size}")
         notional_price = rounded_price if rounded_price is not None else _dec_or_none(reference_price)
-        if notional_price is not None and instrument.min_notional > 0 and qty * notional_price < instrument.min_notional:
+        if (
+            check_notional
+            and notional_price is not None
+            and instrument.min_notional > 0
+            and qty * notional_price < instrument.min_notional
+        ):
             raise InvalidOrderRequest(
                 f"order value {qty * notional_price:f} is below the minimum notional {instrument.min_notional:f} of {instrument.id}"
             )

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from foxtrot_hooks import CancelRequest, Offset, OrderData, OrderRequest, Status, TradeData
+from foxtrot_hooks import CancelRequest, Direction, Offset, OrderData, OrderRequest, Status, TradeData
 
 from foxtrot_binance.binance_mappings import (
     BINANCE_TO_DIRECTION,
@@ -65,6 +65,7 @@ class _Tracked:
     instrument: Instrument
     exchange_id: str | None = None
     in_flight: bool = False  # the submission has not been answered yet
+    algo: bool = False  # a USDⓈ-M conditional order on the algo endpoint
     provisional_reject: bool = False  # REJECTED because Binance had no trace after an unknown outcome
     trade_volume: float = 0.0  # sum of the fills emitted for this order
 
@@ -114,11 +115,16 @@ class OrderManager:
         self.schedule: Callable[[Any], Any] | None = None  # run a coroutine on the I/O loop
         self.trading_enabled: Callable[[], str | None] = lambda: "not connected"
         self.reference_price: Callable[[Instrument], float | None] = lambda instrument: None
+        self.hedge_mode: bool = False  # USDⓈ-M position mode, read at connect
+        self.before_first_order: Callable[[Instrument], Any] | None = None  # per-symbol defaults (leverage ...)
 
     # -- host side (any thread) -------------------------------------------------------
     def send_order(self, req: OrderRequest) -> str:
         """Validate, register, emit SUBMITTING (or REJECTED) and schedule the submission."""
         client_id = self.ids.next()
+        blocked = self.trading_enabled()
+        if blocked:
+            return self._reject_unsent(req.create_order_data(client_id, self.adapter_name), req.symbol, blocked)
         instrument = self.contracts.resolve(req.symbol) if req.exchange is self.kind.exchange else None
         if instrument is None:
             symbol = req.symbol
@@ -132,15 +138,12 @@ class OrderManager:
         order = _with(req.create_order_data(client_id, self.adapter_name), symbol=instrument.id)
         order.datetime = datetime.now(timezone.utc)
         try:
-            reason = self.trading_enabled()
-            if reason:
-                raise InvalidOrderRequest(reason)
             params = self._order_params(req, instrument, client_id)
         except InvalidOrderRequest as exc:
             return self._reject_unsent(order, instrument.id, str(exc), instrument)
         order = _with(order, price=params.price_float, volume=params.volume_float)
         with self._lock:
-            self._tracked[client_id] = _Tracked(order=order, instrument=instrument, in_flight=True)
+            self._tracked[client_id] = _Tracked(order=order, instrument=instrument, in_flight=True, algo=params.algo)
         self._on_order(order)
         assert self.schedule is not None
         self.schedule(self._submit(client_id, params))
@@ -183,6 +186,7 @@ class OrderManager:
         extra: dict[str, Any]
         price_float: float
         volume_float: float
+        algo: bool = False
 
     def _order_params(self, req: OrderRequest, instrument: Instrument, client_id: str) -> OrderManager._Params:
         shape = ORDER_TYPE_SHAPES.get(req.type)
@@ -205,13 +209,17 @@ class OrderManager:
             req.price if shape.needs_price else None,
             market=is_market,
             reference_price=self.reference_price(instrument) if not shape.needs_price else None,
+            check_notional=not (self.kind is MarketKind.USDM and req.offset is Offset.CLOSE),
         )
-        extra: dict[str, Any] = {"newClientOrderId": client_id}
+        # ccxt sends "clientOrderId" as newClientOrderId, or as clientAlgoId on the algo endpoint
+        extra: dict[str, Any] = {"clientOrderId": client_id}
         send_price: float | None = float(price) if price is not None and not is_market else None
         if shape.time_in_force and not is_market:
             extra["timeInForce"] = shape.time_in_force
         if shape.stop:
             extra["triggerPrice"] = float(price)  # type: ignore[arg-type]
+        if self.kind is MarketKind.USDM:
+            extra.update(self._position_params(req))
         return OrderManager._Params(
             ccxt_symbol=instrument.ccxt_symbol,
             ccxt_type=shape.ccxt_type,
@@ -221,7 +229,22 @@ class OrderManager:
             extra=extra,
             price_float=float(price) if price is not None else 0.0,
             volume_float=float(qty),
+            algo=shape.stop and self.kind is MarketKind.USDM,
         )
+
+    def _position_params(self, req: OrderRequest) -> dict[str, Any]:
+        """How an offset is said to Binance futures, given the account's position mode.
+
+        One-way mode: CLOSE means reduce-only. Hedge mode: the order names the position side
+        it acts on; OPEN (or no offset) opens on the order's own side, CLOSE closes the
+        opposite one (a sell CLOSE reduces the LONG position)."""
+        if req.offset in (Offset.CLOSETODAY, Offset.CLOSEYESTERDAY):
+            raise InvalidOrderRequest(f"offset {req.offset.value} does not exist at Binance; use CLOSE")
+        closing = req.offset is Offset.CLOSE
+        if not self.hedge_mode:
+            return {"reduceOnly": True} if closing else {}
+        long_side = (req.direction is Direction.LONG) != closing
+        return {"positionSide": "LONG" if long_side else "SHORT"}
 
     def _reject_unsent(self, order: OrderData, symbol: str, reason: str, instrument: Instrument | None = None) -> str:
         rejected = _with(order, symbol=symbol, status=Status.REJECTED)
@@ -239,6 +262,11 @@ class OrderManager:
         import ccxt
 
         try:
+            if self.before_first_order is not None:
+                with self._lock:
+                    tracked = self._tracked.get(client_id)
+                if tracked is not None:
+                    await self.before_first_order(tracked.instrument)
             result = await self.rest.call(
                 "create_order",
                 params.ccxt_symbol,
@@ -293,7 +321,7 @@ class OrderManager:
                 return  # the user stream already told us
             try:
                 found = await self.rest.call(
-                    "fetch_order", None, tracked.instrument.ccxt_symbol, {"origClientOrderId": client_id}, weight=4
+                    "fetch_order", None, tracked.instrument.ccxt_symbol, _by_client_id(tracked, client_id), weight=4
                 )
             except RequestThrottled:
                 await asyncio.sleep(delay)
@@ -341,9 +369,9 @@ class OrderManager:
         try:
             result = await self.rest.call(
                 "cancel_order",
-                tracked.exchange_id,
+                None if tracked.algo else tracked.exchange_id,
                 tracked.instrument.ccxt_symbol,
-                {"origClientOrderId": client_id},
+                _by_client_id(tracked, client_id),
                 weight=1,
                 idempotent=False,
                 max_wait=ORDER_MAX_WAIT_S,
@@ -368,7 +396,7 @@ class OrderManager:
             return
         try:
             found = await self.rest.call(
-                "fetch_order", None, tracked.instrument.ccxt_symbol, {"origClientOrderId": client_id}, weight=4
+                "fetch_order", None, tracked.instrument.ccxt_symbol, _by_client_id(tracked, client_id), weight=4
             )
         except ccxt.OrderNotFound:
             if not tracked.in_flight and tracked.order.status is Status.SUBMITTING:
@@ -385,16 +413,28 @@ class OrderManager:
         info = data.get("info") or {}
         if isinstance(info.get("o"), dict):  # futures ORDER_TRADE_UPDATE
             info = info["o"]
+        algo = _is_algo_update(info)
         client_id = data.get("clientOrderId") or info.get("C") or info.get("c") or fallback_client_id
-        exchange_id = str(data["id"]) if data.get("id") is not None else None
-        if not client_id and exchange_id is not None:
-            with self._lock:
-                client_id = self._by_exchange_id.get(exchange_id)
+        raw_id = data["id"] if data.get("id") is not None else None
+        exchange_id = None if raw_id is None else (f"algo:{raw_id}" if algo else str(raw_id))
+        with self._lock:
+            # an id we already mapped wins: the order a conditional order triggered belongs
+            # to that conditional order, whatever client id Binance gave it
+            mapped = self._by_exchange_id.get(exchange_id) if exchange_id is not None else None
+        client_id = mapped or client_id
         if not client_id:
             self._log.warning("order update without a client id ignored: {}", exchange_id)
             return
         raw_status = info.get("X") or info.get("status") or info.get("algoStatus")
         filled = as_float(data.get("filled"))
+        if algo:
+            actual = info.get("ai") or info.get("actualOrderId")
+            if actual:
+                with self._lock:
+                    self._by_exchange_id[str(actual)] = client_id
+            if (raw_status or "").upper() in {"TRIGGERING", "TRIGGERED", "FINISHED"}:
+                # from here on the triggered order's own updates tell the truth (fills included)
+                return
         try:
             status = status_from_binance(raw_status, filled) if raw_status else _status_from_ccxt(data, filled)
         except ValueError as exc:
@@ -451,13 +491,13 @@ class OrderManager:
             symbol=instrument.id,
             exchange=self.kind.exchange,
             orderid=client_id,
-            type=order_type_from_binance(info.get("type") or info.get("o") or "LIMIT", info.get("timeInForce") or info.get("f")),
+            type=order_type_from_binance(info.get("type") or info.get("orderType") or info.get("o") or "LIMIT", info.get("timeInForce") or info.get("f")),
             direction=BINANCE_TO_DIRECTION.get(side),
             price=as_float(data.get("price")),
             volume=as_float(data.get("amount")),
             status=Status.SUBMITTING,
         )
-        tracked = _Tracked(order=order, instrument=instrument)
+        tracked = _Tracked(order=order, instrument=instrument, algo=_is_algo_update(info))
         with self._lock:
             existing = self._tracked.setdefault(client_id, tracked)
         return existing
@@ -527,6 +567,8 @@ class OrderManager:
         import ccxt
 
         open_orders = await self.rest.call("fetch_open_orders", weight=80 if self.kind is MarketKind.SPOT else 40)
+        if self.kind is MarketKind.USDM:  # conditional orders live on the algo endpoint
+            open_orders = open_orders + await self.rest.call("fetch_open_orders", None, None, None, {"trigger": True}, weight=40)
         self.apply_orders(open_orders)
         open_ids = {o.get("clientOrderId") for o in open_orders}
         with self._lock:
@@ -567,6 +609,15 @@ class OrderManager:
             except ccxt.BaseError:
                 continue
             self.apply_order(found)
+
+
+def _by_client_id(tracked: _Tracked, client_id: str) -> dict[str, Any]:
+    """ccxt params that address an order by our client id (algo orders on their endpoint)."""
+    return {"origClientOrderId": client_id, "trigger": True} if tracked.algo else {"origClientOrderId": client_id}
+
+
+def _is_algo_update(info: dict[str, Any]) -> bool:
+    return "caid" in info or "algoId" in info or "algoStatus" in info
 
 
 def _with(order: OrderData, **changes: Any) -> OrderData:

@@ -93,6 +93,15 @@ class BinanceSettings(BaseSettings):
     )
     reconnect_delay: float = Field(1.0, gt=0, le=300, description="first websocket reconnect delay in s (backoff + jitter)")
     stale_after: float = Field(30.0, gt=0, le=3600, description="reconnect a stream silent for this many seconds")
+    leverage: int | None = Field(
+        None, ge=1, le=125, description="USDⓈ-M: leverage set on each symbol before its first order through the adapter"
+    )
+    margin_type: Literal["isolated", "cross"] | None = Field(
+        None, description="USDⓈ-M: margin type set on each symbol before its first order through the adapter"
+    )
+    position_mode: Literal["one-way", "hedge"] | None = Field(
+        None, description="USDⓈ-M: position mode applied at connect (none keeps the account's)"
+    )
     history_cache_dir: Path | None = Field(
         None, description="directory of the sqlite bar cache (default: $XDG_CACHE_HOME/foxtrot-binance or ~/.cache/foxtrot-binance)"
     )

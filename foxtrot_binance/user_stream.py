@@ -51,15 +51,20 @@ class UserStream:
         while True:
             watchers: list[asyncio.Task[None]] = []
             try:
+                if failures and self.kind is MarketKind.USDM:
+                    self._forget_listen_key()
                 await self.exchange.authenticate({"type": self.kind.ccxt_default_type})
                 watchers = [
                     asyncio.create_task(self._watch(self.exchange.watch_orders, self.orders.apply_orders)),
                     asyncio.create_task(self._watch(self.exchange.watch_my_trades, self.orders.apply_trades)),
                     asyncio.create_task(self._watch(self.exchange.watch_balance, self._apply_balance)),
                 ]
+                if self.kind is MarketKind.USDM:
+                    watchers.append(asyncio.create_task(self._watch(self.exchange.watch_positions, self._apply_positions)))
                 await self._until_live(watchers)
                 await self.orders.reconcile()
                 await self.accounts.refresh()
+                await self.accounts.refresh_positions()
                 self.connections += 1
                 self.live.set()
                 self._write_log(
@@ -97,7 +102,21 @@ class UserStream:
                 self._log.exception("applying a user-stream update failed")
 
     def _apply_balance(self, balance: dict[str, Any]) -> None:
-        self.accounts.apply_balance(balance, full=False)
+        if self.kind is MarketKind.SPOT:
+            self.accounts.apply_balance(balance, full=False)
+        else:
+            self.accounts.on_account_update(balance.get("info") if isinstance(balance.get("info"), dict) else None)
+
+    def _apply_positions(self, _positions: Any) -> None:
+        self.accounts.on_account_update()
+
+    def _forget_listen_key(self) -> None:
+        """ccxt reuses a listenKey for 20 minutes; after a failure (expiry, revoked key,
+        failed keep-alive) ask Binance again: it returns the same key if it is still valid."""
+        for bucket in ("linear", "future", "swap"):
+            options = self.exchange.options.get(bucket)
+            if isinstance(options, dict):
+                options["lastAuthenticatedTime"] = 0
 
     async def _until_live(self, watchers: list[asyncio.Task[None]]) -> None:
         """Wait until the private websocket is connected (spot: already, after authenticate)."""

@@ -13,13 +13,11 @@ import foxtrot_binance.plugin
 from foxtrot_binance import BinanceAdapter, BinanceSettings, BinanceSpotAdapter, BinanceUsdmAdapter
 from foxtrot_hooks import (
     AdapterInfo,
-    CancelRequest,
     Direction,
     Exchange,
     HistoryRequest,
     OrderRequest,
     OrderType,
-    SubscribeRequest,
     create_plugin_manager,
     load_adapters,
 )
@@ -66,27 +64,20 @@ def test_ccxt_is_the_pinned_version():
     assert ccxt.__version__ == "4.5.90"
 
 
-def test_unfinished_usdm_adapter_refuses_loudly(clean_binance_env):
-    engine = RecordingEngine()
-    adapter = BinanceUsdmAdapter(engine, "BINANCE_USDM")
-    exchange = Exchange.BINANCEUSDM
+@pytest.mark.parametrize("adapter_class", [BinanceSpotAdapter, BinanceUsdmAdapter])
+def test_before_connect_orders_are_rejected_unsent_and_history_refused(adapter_class, clean_binance_env):
     from datetime import datetime, timezone
 
-    calls = [
-        lambda: adapter.connect(BinanceUsdmAdapter.get_default_setting()),
-        lambda: adapter.subscribe(SubscribeRequest("BTCUSDT", exchange)),
-        lambda: adapter.send_order(OrderRequest("BTCUSDT", exchange, Direction.LONG, OrderType.LIMIT, 1, 1)),
-        lambda: adapter.cancel_order(CancelRequest("x", "BTCUSDT", exchange)),
-        adapter.query_account,
-        adapter.query_position,
-        lambda: adapter.query_history(HistoryRequest("BTCUSDT", exchange, datetime(2026, 1, 1, tzinfo=timezone.utc))),
-    ]
-    for call in calls:
-        with pytest.raises(NotImplementedError, match="not implemented yet"):
-            call()
+    engine = RecordingEngine()
+    adapter = adapter_class(engine, adapter_class.default_name)
+    exchange = adapter_class.exchanges[0]
+    vt = adapter.send_order(OrderRequest("BTCUSDT", exchange, Direction.LONG, OrderType.LIMIT, 1, 1))
+    [event] = [e for e in engine.events if e.type == "eOrder."]
+    assert event.data.vt_orderid == vt and event.data.status.value == "REJECTED"
+    with pytest.raises(RuntimeError, match="needs a connected adapter"):
+        adapter.query_history(HistoryRequest("BTCUSDT", exchange, datetime(2026, 1, 1, tzinfo=timezone.utc)))
     adapter.close()
     adapter.close()
-    assert engine.events == []
 
 
 class TestBinanceSpotContract(AdapterContract):
