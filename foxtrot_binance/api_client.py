@@ -112,7 +112,7 @@ class BinanceApiClient:
 
     def run_blocking(self, coro: Coroutine[Any, Any, Any], timeout: float) -> Any:
         """For the one blocking call (history): wait for ``coro`` on the loop."""
-        future = self.io.submit(asyncio.wait_for(coro, timeout))
+        future = self.io.submit(_within(coro, timeout))
         return future.result(timeout + 1)
 
     def query_account(self) -> None:
@@ -431,6 +431,12 @@ class BinanceApiClient:
         settings = self.settings
         assert settings is not None
         return f"base URL {settings.base_url}" if settings.base_url else f"{settings.server} server"
+
+
+async def _within(coro: Coroutine[Any, Any, Any], timeout: float) -> Any:
+    """``coro`` with a deadline (asyncio.timeout: 3.11's wait_for can swallow a cancellation)."""
+    async with asyncio.timeout(timeout):
+        return await coro
 
 
 def _is_ccxt(exc: BaseException) -> bool:

@@ -124,7 +124,9 @@ class UserStream:
         while True:
             clients = [c for c in self.exchange.clients.values() if _is_private(c.url)]
             if clients:
-                await asyncio.wait_for(asyncio.shield(clients[0].connected), max(0.1, deadline - asyncio.get_running_loop().time()))
+                # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation
+                async with asyncio.timeout(max(0.1, deadline - asyncio.get_running_loop().time())):
+                    await asyncio.shield(clients[0].connected)
                 return
             failed = next((t for t in watchers if t.done()), None)
             if failed is not None:
