@@ -222,3 +222,25 @@ def test_close_is_idempotent_and_leaves_no_thread(sim: BinanceSimulator, clean_b
     assert not [t for t in threading.enumerate() if t.name == "BINANCE-io"]
     vt = Harness(sim, engine, adapter).send(0.01, 20000)
     assert Harness(sim, engine, adapter).orders(vt)[0].status is Status.REJECTED
+
+
+def test_a_malformed_user_stream_frame_costs_a_reconnect_not_a_fill(sim: BinanceSimulator, clean_binance_env):
+    """ccxt's receive loop dies on a malformed frame; the shortened ping keep-alive notices,
+    the supervisor reconnects and reconciles, and the fill still arrives exactly once."""
+    engine = RecordingEngine()
+    adapter = BinanceSpotAdapter(engine, "BINANCE")
+    h = Harness(sim, engine, adapter)
+    adapter.connect(connect_setting(sim, stale_after=1.0, **{"Reconnect Delay": 0.05}))
+    try:
+        h.wait_log("User data stream connected")
+        price = round(best_bid(sim) - 100, 2)
+        vt = h.send(0.01, price)
+        h.wait_status(vt, Status.NOTTRADED)
+        sim.faults.send_malformed_frame("user")
+        sim.set_price("BTCUSDT", price - 1, kind="spot")
+        h.wait_log("User data stream reconnected", timeout=20)
+        h.wait_status(vt, Status.ALLTRADED)
+        h.wait(lambda e: e.type == "eTrade." and sum(t.volume for t in h.trades(vt)) >= 0.01 - 1e-12)
+        assert sum(t.volume for t in h.trades(vt)) == pytest.approx(0.01)
+    finally:
+        adapter.close()

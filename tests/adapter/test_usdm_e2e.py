@@ -265,3 +265,36 @@ class TestBinanceUsdmLiveContract(AdapterContract):
 
     def connect_setting(self) -> dict[str, Any]:
         return connect_setting(self.sim)
+
+
+def test_user_stream_dropped_during_fills_on_usdm(usdm: UsdmHarness):
+    price = mark(usdm.sim)
+    vt = usdm.order(Direction.SHORT, 0.02, OrderType.LIMIT, round(price + 500, 1))
+    usdm.wait_status(vt, Status.NOTTRADED)
+    usdm.sim.faults.drop_streams("user")
+    usdm.sim.set_price("BTCUSDT", round(price + 500, 1), kind="usdm", volume=0.01)
+    usdm.sim.set_price("BTCUSDT", round(price + 600, 1), kind="usdm")
+    usdm.wait_log("User data stream reconnected")
+    usdm.wait_status(vt, Status.ALLTRADED)
+    usdm.wait(lambda e: e.type == "eTrade." and sum(t.volume for t in usdm.trades(vt)) >= 0.02 - 1e-12)
+    trades = usdm.trades(vt)
+    assert len(trades) == len({t.tradeid for t in trades}) and sum(t.volume for t in trades) == pytest.approx(0.02)
+    usdm.position(Direction.NET, -0.02)
+
+
+def test_usdm_ticks_carry_mark_price_and_funding(sim: BinanceSimulator, clean_binance_env):
+    from foxtrot_hooks import SubscribeRequest
+
+    with BinanceSimulator(seed=4, tick_interval=0.05) as walking:
+        engine = RecordingEngine()
+        adapter = BinanceUsdmAdapter(engine, "BINANCE_USDM")
+        h = UsdmHarness(walking, engine, adapter)
+        adapter.subscribe(SubscribeRequest("BTCUSDT", USDM))
+        adapter.connect({"Base URL": walking.base_url})
+        try:
+            event = h.wait(lambda e: e.type == "eTick.BTCUSDT.BINANCEUSDM" and (e.data.extra or {}).get("mark_price"))
+            extra = event.data.extra
+            assert extra["mark_price"] > 0 and "funding_rate" in extra and "next_funding_time" in extra
+            assert event.data.bid_price_1 < event.data.ask_price_1
+        finally:
+            adapter.close()
