@@ -1,0 +1,182 @@
+"""``foxtrot-binance check``: "is this machine ready to trade?" answered before real money moves.
+
+It loads the settings exactly as the adapter will (connect dict from the command line, then
+env, ``.env``, secrets directory), shows them with credentials masked, connects the real
+adapter, and reports what a trader needs to trust the setup: the clock offset to Binance,
+what the API key is allowed to do, the user data stream and the balances. Any problem ends
+as one line saying what to fix and a non-zero status; no key or secret is ever printed.
+
+Permissions are not part of the adapter's events, so they are read from Binance's account
+endpoint through the adapter's own ccxt client, on its I/O loop and under its weight gate.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
+from rich.console import Console
+
+from foxtrot_hooks import EVENT_ACCOUNT, AccountData, Event
+
+from foxtrot_binance.cli_session import (
+    CliError,
+    Session,
+    connect_setting,
+    find_adapter,
+    require_connected,
+    where_of,
+)
+from foxtrot_binance.cli_views import key_value_table, num
+from foxtrot_binance.settings import DEFAULT_SECRETS_DIR, SECRETS_DIR_ENV, BinanceSettings, field_env_name
+
+Rows = list[tuple[str, str]]
+
+
+def run_check(console: Console, *, base_url: str | None, server: str | None, usdm: bool, timeout: float) -> int:
+    info = find_adapter(usdm)
+    setting = connect_setting(base_url, server)
+    settings = BinanceSettings.from_setting(setting)  # InvalidSettingsError names the field
+    out = _Out(console)
+    out.rows(f"Settings for {info.name} (effective, secrets masked)", settings_rows(settings))
+
+    balances = _Balances(info.name)
+    with Session() as session:
+        session.listen(balances.handle)
+        opened = session.open(info, setting)
+        result = require_connected(session, opened, timeout, settings.base_url, settings.server)
+        status: Rows = [
+            ("connected to", where_of(settings.base_url, settings.server)),
+            ("clock offset", f"{result.clock_offset_ms} ms (Binance minus this machine; signed requests allow "
+                             f"{settings.recv_window} ms)" if result.clock_offset_ms is not None else "unknown"),
+        ]
+        if not settings.has_credentials:
+            status.append(("API keys", "not set: public market data and history only, trading disabled"))
+            out.rows("Connection", status)
+            return 0
+        stream = session.wait_user_stream(opened.name, timeout)
+        status.append(("user data stream", "connected" if stream is None else f"NOT connected: {stream}"))
+        account = _account(opened.adapter, usdm, timeout)
+        status.extend(permission_rows(account))
+        out.rows("Connection", status)
+        out.rows(f"Balances ({opened.name}, non-zero)", balances.rows())
+    if stream is not None:
+        raise CliError(f"the user data stream did not connect ({stream}): order updates would not arrive")
+    if account.get("canTrade") is False:
+        raise CliError("this API key cannot trade: enable trading for it in Binance's API management "
+                       f"({'Enable Futures' if usdm else 'Enable Spot & Margin Trading'})")
+    return 0
+
+
+# -- settings ----------------------------------------------------------------------------
+def settings_rows(settings: BinanceSettings) -> Rows:
+    """Every field with its value (credentials masked), its variable, and whether it is the
+    default; then where the files come from."""
+    rows: Rows = []
+    for name, value in settings:
+        if name == "retry":
+            for sub, sub_value in value:
+                rows.append(_row((name, sub), sub_value, name in settings.model_fields_set))
+            continue
+        rows.append(_row((name,), value, name in settings.model_fields_set))
+    env_file = Path(".env").resolve()
+    rows.append((".env file", str(env_file) if env_file.is_file() else f"none in {env_file.parent}"))
+    secrets = os.environ.get(SECRETS_DIR_ENV) or (str(DEFAULT_SECRETS_DIR) if DEFAULT_SECRETS_DIR.is_dir() else None)
+    rows.append(("secrets directory", secrets or f"none ({SECRETS_DIR_ENV} unset, {DEFAULT_SECRETS_DIR} absent)"))
+    return rows
+
+
+def _row(path: tuple[str, ...], value: Any, explicit: bool) -> tuple[str, str]:
+    label = f"{'.'.join(path)} ({field_env_name(path)})"
+    shown = mask(path[-1], value)
+    return label, shown if explicit else f"{shown}  [default]"
+
+
+def mask(name: str, value: Any) -> str:
+    """What may be shown of a value: never a secret, of an API key only its length and last
+    four characters (enough to tell two keys apart, as Binance's own key list does)."""
+    if value is None:
+        return "(not set)"
+    if isinstance(value, SecretStr):
+        raw = value.get_secret_value()
+        if name == "api_key":
+            return f"set, ****{raw[-4:]} ({len(raw)} characters)" if len(raw) >= 16 else f"set ({len(raw)} characters)"
+        if "BEGIN" in raw:
+            kind = "RSA" if "RSA" in raw else "Ed25519 or RSA"
+            return f"set ({kind} PEM private key)"
+        return f"set (HMAC secret, {len(raw)} characters)"
+    return str(value)
+
+
+# -- account -----------------------------------------------------------------------------
+def _account(adapter: Any, usdm: bool, timeout: float) -> dict[str, Any]:
+    """Binance's account record (permissions), read through the adapter's own client; {} when
+    it cannot be read (reported, not fatal: the connection itself already worked)."""
+    client = getattr(adapter, "client", None)
+    if client is None or getattr(client, "rest", None) is None:
+        return {"_error": "this adapter does not expose its REST client"}
+    method, weight = ("fapiPrivateV2GetAccount", 5) if usdm else ("privateGetAccount", 20)
+    try:
+        account = client.run_blocking(client.rest.call(method, weight=weight), timeout)
+    except Exception as exc:  # noqa: BLE001 - shown as a row; the check continues
+        return {"_error": f"{type(exc).__name__}: {exc}"}
+    return account if isinstance(account, dict) else {"_error": "unexpected answer"}
+
+
+def permission_rows(account: dict[str, Any]) -> Rows:
+    if "_error" in account:
+        return [("permissions", f"could not be read ({account['_error']})")]
+
+    def yes(key: str) -> str:
+        value = account.get(key)
+        return "?" if value is None else "yes" if value in (True, "true") else "no"
+
+    rows: Rows = [("can trade", yes("canTrade")), ("can deposit", yes("canDeposit")),
+                  ("can withdraw", yes("canWithdraw") + ("  (a trading key should not: disable withdrawals on it)"
+                                                        if account.get("canWithdraw") is True else ""))]
+    if account.get("permissions"):
+        rows.append(("permissions", ", ".join(str(p) for p in account["permissions"])))
+    if account.get("accountType"):
+        rows.append(("account type", str(account["accountType"])))
+    return rows
+
+
+class _Balances:
+    """The adapter's AccountData events for one adapter: the balances a host would see."""
+
+    def __init__(self, adapter_name: str) -> None:
+        self.adapter_name = adapter_name
+        self._latest: dict[str, AccountData] = {}
+        self._lock = threading.Lock()
+
+    def handle(self, event: Event) -> None:
+        if event.type == EVENT_ACCOUNT and event.data.adapter_name == self.adapter_name:
+            with self._lock:
+                self._latest[event.data.accountid] = event.data
+
+    def rows(self) -> Rows:
+        with self._lock:
+            accounts = [a for _, a in sorted(self._latest.items()) if a.balance or a.frozen]
+        if not accounts:
+            return [("(none)", "no non-zero balance")]
+        return [(a.accountid, f"{num(a.balance)}  (available {num(a.available)}, frozen {num(a.frozen)})")
+                for a in accounts]
+
+
+class _Out:
+    """Tables on a terminal, ``key  value`` lines elsewhere (rich would wrap them at 80)."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+
+    def rows(self, title: str, rows: Rows) -> None:
+        if self.console.is_terminal:
+            self.console.print(key_value_table(rows, title))
+            return
+        print(f"== {title}", flush=True)
+        width = max((len(k) for k, _ in rows), default=0)
+        for key, value in rows:
+            print(f"{key:<{width}}  {value}", flush=True)

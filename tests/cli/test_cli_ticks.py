@@ -1,0 +1,23 @@
+"""``foxtrot-binance ticks``: live ticks with depth from the adapter, plain when piped."""
+
+from __future__ import annotations
+
+import re
+
+from cli_support import Cli
+from foxtrot_binance.simulator import BinanceSimulator
+
+
+def test_ticks_for_two_spellings_until_the_duration_ends(cli: Cli, sim: BinanceSimulator):
+    result = cli.run("ticks", "BTC/USDT", "ethusdt", "--duration", "1.5", "--base-url", sim.base_url)
+    assert result.returncode == 0, result.stderr
+    for symbol in ("BTCUSDT.BINANCE", "ETHUSDT.BINANCE"):
+        line = next(line for line in result.stdout.splitlines() if line.startswith(f"tick     {symbol} "))
+        assert re.search(r"last \d[\d.]* +bid \d[\d.]* +ask \d[\d.]* .* depth bids \[.+\] asks \[.+\]", line)
+    assert re.search(r"^ticks    \d+ ticks in \d+\.\d s$", result.stdout, re.M)
+
+
+def test_only_unknown_symbols_is_an_error(cli: Cli, sim: BinanceSimulator):
+    result = cli.run("ticks", "NOPEUSDT", "--usdm", "--duration", "5", "--base-url", sim.base_url)
+    assert result.returncode == 1
+    assert result.stderr.strip().startswith("error: no BINANCE_USDM symbol among NOPEUSDT is known")
