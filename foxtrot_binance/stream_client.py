@@ -323,6 +323,9 @@ class _Connection:
         self._loop = asyncio.get_running_loop()
         self._wake: asyncio.Future[None] = self._loop.create_future()
         self._rotate_reason: str | None = None
+        self._closing = False
+        """Checked after every await: Python < 3.12's wait_for can swallow a cancellation that
+        races with its inner future, so cancel() alone does not reliably stop the supervisor."""
         self._task = self._loop.create_task(self._supervise(), name=f"binance-stream-{label}")
 
     def changed(self) -> None:
@@ -339,6 +342,8 @@ class _Connection:
         self.wake()
 
     async def close(self) -> None:
+        self._closing = True
+        self.wake()
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
@@ -348,8 +353,12 @@ class _Connection:
         cfg = self.client.config
         attempt = 0
         try:
-            while True:
+            while not self._closing:
                 session, error = await self._open()
+                if self._closing:
+                    if session is not None:
+                        await session.abort(cfg.close_timeout)
+                    break
                 if session is None:
                     delay = _backoff(attempt, cfg.reconnect_delay, cfg.max_reconnect_delay)
                     attempt += 1
@@ -366,6 +375,8 @@ class _Connection:
                     and self._loop.time() - current.opened >= cfg.stable_after
                 )
                 await self._drop_session()
+                if self._closing:
+                    break
                 attempt = 0 if proved else attempt
                 delay = _backoff(attempt, cfg.reconnect_delay, cfg.max_reconnect_delay)
                 attempt += 1
@@ -382,7 +393,8 @@ class _Connection:
         last_count, last_change = -1, self._loop.time()
         while True:
             session = self.session
-            assert session is not None
+            if self._closing or session is None:
+                return "closed by the client"
             if self._wake.done():
                 self._wake = self._loop.create_future()
             timeout = max(0.001, min(check, session.rotate_at - self._loop.time()))
@@ -407,6 +419,9 @@ class _Connection:
         """Make-before-break: the new socket holds every stream before the old one goes."""
         self._rotate_reason = None
         new, error = await self._open()
+        if new is not None and self._closing:
+            await new.abort(self.client.config.close_timeout)
+            return
         if new is not None:
             new_ready = new.ready
             self.candidate = new

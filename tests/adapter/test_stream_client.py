@@ -427,6 +427,35 @@ def test_backs_off_while_the_server_is_unreachable() -> None:
     run(main)
 
 
+def test_close_finishes_even_when_a_cancellation_is_swallowed(
+    server: FakeStreamServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Python 3.11's wait_for returns the result when a cancel races with completion (seen
+    against the simulator: close() hung while the handshake finished at that instant)."""
+    from foxtrot_binance import stream_client
+
+    entered = asyncio.Event()
+
+    async def swallowing_open(self: Any) -> tuple[None, str]:
+        entered.set()
+        try:
+            await asyncio.get_running_loop().create_future()
+        except asyncio.CancelledError:
+            pass  # what the buggy wait_for does: carry on as if nothing happened
+        return None, "connect finished as the cancel arrived"
+
+    monkeypatch.setattr(stream_client._Connection, "_open", swallowing_open)
+
+    async def main() -> None:
+        client = make_client("spot", server, Inbox())
+        client.subscribe(["bnbusdt@bookTicker"])
+        await asyncio.wait_for(entered.wait(), 2)
+        await asyncio.wait_for(client.close(), 2)
+        await assert_clean(client)
+
+    run(main)
+
+
 def test_close_is_idempotent_and_final(server: FakeStreamServer) -> None:
     async def main() -> None:
         inbox = Inbox()
