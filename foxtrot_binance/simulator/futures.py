@@ -339,6 +339,10 @@ class FuturesEngine:
         order.status = "FILLED" if order.executed >= order.qty else "PARTIALLY_FILLED"
         trade = FuturesTrade(trade_id, order, price, qty, commission, realized, now, maker)
         self.trades_by_key.setdefault(acct.api_key, []).append(trade)
+        self._bus.publish_user("usdm", acct.api_key, {
+            "e": "TRADE_LITE", "E": now, "T": now, "s": inst.symbol, "q": inst.fq(order.qty), "p": inst.fp(order.price),
+            "m": maker, "c": order.client_id, "S": order.side, "L": inst.fp(price), "l": inst.fq(qty), "t": trade_id,
+            "i": order.order_id})
         self._order_event(order, "TRADE", trade)
         self._account_event(acct, "ORDER", [inst.symbol])
 

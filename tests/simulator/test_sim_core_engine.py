@@ -173,6 +173,8 @@ def test_futures_position_entry_realised_and_events(core: Core) -> None:
     pos = core.acct.position("ETHUSDT", "BOTH")
     trades = core.ex.usdm.trades(core.acct, "ETHUSDT")
     assert pos.amount == 2 and pos.entry == (trades[0].price + trades[1].price) / 2
+    lite = next(e for e in core.events["usdm"] if e["e"] == "TRADE_LITE")
+    assert set(lite) == keys_of(example("usdm_ws_TRADE_LITE"))
     update = next(e for e in core.events["usdm"] if e["e"] == "ORDER_TRADE_UPDATE")
     assert keys_of(example("usdm_ws_ORDER_TRADE_UPDATE")["o"]) - {"AP", "cr"} <= set(update["o"])
     account = next(e for e in core.events["usdm"] if e["e"] == "ACCOUNT_UPDATE")
