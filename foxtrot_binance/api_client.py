@@ -31,7 +31,7 @@ from foxtrot_binance.order_manager import OrderManager
 from foxtrot_binance.rate_limit import DEFAULT_WEIGHT_LIMITS, WeightGate
 from foxtrot_binance.rest_gateway import RestGateway
 from foxtrot_binance.settings import BinanceSettings
-from foxtrot_binance.stream_client import MarketStreamClient, OnMessage, StreamClientConfig, StreamEvent
+from foxtrot_binance.stream_client import MarketStreamClient, OnMessage, StreamEvent
 from foxtrot_binance.user_stream import UserStream
 
 if TYPE_CHECKING:
@@ -156,17 +156,9 @@ class BinanceApiClient:
             self.adapter.write_log(f"Market data {event.connection} connected")
 
     def _make_stream_client(self, on_message: OnMessage) -> MarketStreamClient:
-        settings = self.settings
-        assert settings is not None
-        return MarketStreamClient(
-            self.kind.value,
-            on_message,
-            adapter_name=self.adapter.adapter_name,
-            base_url=settings.base_url,
-            server=settings.server,
-            proxy=settings.proxy_url,
-            config=StreamClientConfig.from_settings(settings),
-            on_state=self._on_stream_state,
+        assert self.settings is not None
+        return MarketStreamClient.from_settings(
+            self.kind.value, on_message, self.settings, adapter_name=self.adapter.adapter_name, on_state=self._on_stream_state
         )
 
     def query_history(self, req: HistoryRequest) -> list[BarData]:
