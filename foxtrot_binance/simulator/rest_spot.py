@@ -10,7 +10,7 @@ from . import rest_market as mk
 from .context import SimContext
 from .errors import BinanceError
 from .instruments import fmt
-from .matching import cancel_view, new_order_view, order_view, trade_view
+from .spot_views import cancel_view, new_order_view, order_view, trade_view
 from .params import Params
 from .rest_common import Call, route
 

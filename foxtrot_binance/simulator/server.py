@@ -266,7 +266,7 @@ class BinanceSimulator:
         return self.call(self._orders, kind)
 
     def _orders(self, kind: Kind) -> list[dict[str, Any]]:
-        from .matching import order_view
+        from .spot_views import order_view
         if kind == "spot":
             return [order_view(o) for o in self.exchange.spot.orders(self.account)]
         return self.exchange.usdm.order_views(self.account)
