@@ -60,14 +60,18 @@ def run_check(console: Console, *, base_url: str | None, server: str | None, usd
         stream = session.wait_user_stream(opened.name, timeout)
         status.append(("user data stream", "connected" if stream is None else f"NOT connected: {stream}"))
         account = _account(opened.adapter, usdm, timeout)
+        restrictions = _key_restrictions(opened.adapter, settings, timeout)
         status.extend(permission_rows(account))
+        status.extend(key_rows(restrictions))
         out.rows("Connection", status)
         out.rows(f"Balances ({opened.name}, non-zero)", balances.rows())
     if stream is not None:
         raise CliError(f"the user data stream did not connect ({stream}): order updates would not arrive")
     if account.get("canTrade") is False:
-        raise CliError("this API key cannot trade: enable trading for it in Binance's API management "
-                       f"({'Enable Futures' if usdm else 'Enable Spot & Margin Trading'})")
+        raise CliError("this Binance account cannot trade (canTrade is false): see the account's status on Binance")
+    if _key_cannot_trade(restrictions, usdm):
+        raise CliError("this API key cannot trade: tick 'Enable "
+                       f"{'Futures' if usdm else 'Spot & Margin Trading'}' for it in Binance's API management")
     return 0
 
 
@@ -112,36 +116,74 @@ def mask(name: str, value: Any) -> str:
 
 
 # -- account -----------------------------------------------------------------------------
-def _account(adapter: Any, usdm: bool, timeout: float) -> dict[str, Any]:
-    """Binance's account record (permissions), read through the adapter's own client; {} when
-    it cannot be read (reported, not fatal: the connection itself already worked)."""
+def _call(adapter: Any, method: str, weight: int, timeout: float) -> dict[str, Any]:
+    """One signed read through the adapter's own ccxt client (its loop, gate and retries);
+    ``{"_error": ...}`` when it cannot be read: reported as a row, never fatal, because the
+    connection itself already worked."""
     client = getattr(adapter, "client", None)
     if client is None or getattr(client, "rest", None) is None:
         return {"_error": "this adapter does not expose its REST client"}
-    method, weight = ("fapiPrivateV2GetAccount", 5) if usdm else ("privateGetAccount", 20)
     try:
-        account = client.run_blocking(client.rest.call(method, weight=weight), timeout)
+        answer = client.run_blocking(client.rest.call(method, weight=weight), timeout)
     except Exception as exc:  # noqa: BLE001 - shown as a row; the check continues
         return {"_error": f"{type(exc).__name__}: {exc}"}
-    return account if isinstance(account, dict) else {"_error": "unexpected answer"}
+    return answer if isinstance(answer, dict) else {"_error": "unexpected answer"}
+
+
+def _account(adapter: Any, usdm: bool, timeout: float) -> dict[str, Any]:
+    """Binance's account record: what the *account* may do (canTrade, permissions)."""
+    method, weight = ("fapiPrivateV2GetAccount", 5) if usdm else ("privateGetAccount", 20)
+    return _call(adapter, method, weight, timeout)
+
+
+def _key_restrictions(adapter: Any, settings: BinanceSettings, timeout: float) -> dict[str, Any] | None:
+    """What the *API key* may do (GET /sapi/v1/account/apiRestrictions). Only Binance's live
+    server has it (not the testnets, demo trading or the simulator): None elsewhere."""
+    if settings.base_url or settings.server != "live":
+        return None
+    return _call(adapter, "sapiGetAccountApiRestrictions", 1, timeout)
+
+
+def _yes(value: Any) -> str:
+    return "?" if value is None else "yes" if value in (True, "true") else "no"
 
 
 def permission_rows(account: dict[str, Any]) -> Rows:
     if "_error" in account:
-        return [("permissions", f"could not be read ({account['_error']})")]
-
-    def yes(key: str) -> str:
-        value = account.get(key)
-        return "?" if value is None else "yes" if value in (True, "true") else "no"
-
-    rows: Rows = [("can trade", yes("canTrade")), ("can deposit", yes("canDeposit")),
-                  ("can withdraw", yes("canWithdraw") + ("  (a trading key should not: disable withdrawals on it)"
-                                                        if account.get("canWithdraw") is True else ""))]
+        return [("account", f"permissions could not be read ({account['_error']})")]
+    rows: Rows = [("account can trade", _yes(account.get("canTrade"))),
+                  ("account can deposit", _yes(account.get("canDeposit"))),
+                  ("account can withdraw", _yes(account.get("canWithdraw")))]
     if account.get("permissions"):
-        rows.append(("permissions", ", ".join(str(p) for p in account["permissions"])))
+        rows.append(("account permissions", ", ".join(str(p) for p in account["permissions"])))
     if account.get("accountType"):
         rows.append(("account type", str(account["accountType"])))
     return rows
+
+
+def key_rows(restrictions: dict[str, Any] | None) -> Rows:
+    if restrictions is None:
+        return [("API key restrictions", "not published by this server (Binance live only)")]
+    if "_error" in restrictions:
+        return [("API key restrictions", f"could not be read ({restrictions['_error']})")]
+    rows: Rows = [
+        ("key: reading", _yes(restrictions.get("enableReading"))),
+        ("key: spot & margin trading", _yes(restrictions.get("enableSpotAndMarginTrading"))),
+        ("key: futures", _yes(restrictions.get("enableFutures"))),
+        ("key: withdrawals", _yes(restrictions.get("enableWithdrawals"))
+         + ("  (warning: a trading key should not withdraw; disable it)" if restrictions.get("enableWithdrawals") is True
+            else "")),
+        ("key: IP restricted", _yes(restrictions.get("ipRestrict"))
+         + ("  (warning: restrict the key to your IP addresses)" if restrictions.get("ipRestrict") is False else "")),
+    ]
+    return rows
+
+
+def _key_cannot_trade(restrictions: dict[str, Any] | None, usdm: bool) -> bool:
+    if not restrictions or "_error" in restrictions:
+        return False
+    flag = "enableFutures" if usdm else "enableSpotAndMarginTrading"
+    return restrictions.get(flag) is False
 
 
 class _Balances:

@@ -221,7 +221,7 @@ def _wait_order(session: Session, board: Board, vt_orderid: str, wanted: set[Sta
             return order
         return order if order is not None and order.status in wanted else None
 
-    order = session.wait_until(reached, STEP_TIMEOUT_S)
+    order: OrderData | None = session.wait_until(reached, STEP_TIMEOUT_S)
     if order is None:
         last = board.order(vt_orderid)
         state = last.status.value if last else "no order event"

@@ -31,7 +31,8 @@ def test_good_keys_from_a_dotenv_file_report_clock_permissions_and_balances(cli:
     offset = re.fullmatch(r"clock offset\s+(-?\d+) ms \(.*\)", lines["clock offset"])
     assert offset and abs(int(offset.group(1))) < 5000
     assert lines["user data stream"].endswith("connected") and "NOT" not in lines["user data stream"]
-    assert lines["can trade"].endswith("yes") and "SPOT" in lines["permissions"]
+    assert lines["account can trade"].endswith("yes") and "SPOT" in lines["account permissions"]
+    assert lines["API key restrictions"].endswith("not published by this server (Binance live only)")
     assert lines["USDT"].split()[1] == "100000" and lines["BTC"].split()[1] == "10"
     assert_no_secret(out + result.stderr, sim.api_key, sim.api_secret)
 

@@ -30,7 +30,7 @@ def test_ctrl_c_mid_demo_closes_everything_and_exits_at_once(cli: Cli):
     try:
         read_until(proc, "tick     ")
         proc.send_signal(signal.SIGINT)
-        out, err = stop(proc, timeout=15)
+        _, err = stop(proc, timeout=15)
     finally:
         if proc.poll() is None:
             proc.kill()
