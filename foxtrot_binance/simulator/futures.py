@@ -30,6 +30,7 @@ TAKER_FEE = Decimal("0.0004")
 MAKER_FEE = Decimal("0.0002")
 DEFAULT_LEVERAGE = 20
 OPEN = ("NEW", "PARTIALLY_FILLED")
+_E8 = Decimal("0.00000001")  # wallet and PnL arithmetic stays at Binance's 8 decimals
 
 
 @dataclass
@@ -354,12 +355,12 @@ class FuturesEngine:
         realized = ZERO
         if pos.amount == ZERO or (pos.amount > ZERO) == (delta > ZERO):
             new_amt = pos.amount + delta
-            pos.entry = (pos.entry * abs(pos.amount) + price * qty) / abs(new_amt)
+            pos.entry = ((pos.entry * abs(pos.amount) + price * qty) / abs(new_amt)).quantize(_E8)
             pos.amount = new_amt
         else:
             closing = min(abs(pos.amount), qty)
             direction = Decimal(1) if pos.amount > ZERO else Decimal(-1)
-            realized = (price - pos.entry) * closing * direction
+            realized = ((price - pos.entry) * closing * direction).quantize(_E8)
             pos.amount += delta
             if pos.amount == ZERO:
                 pos.entry = ZERO

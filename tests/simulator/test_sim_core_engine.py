@@ -290,3 +290,61 @@ def test_a_taker_sweep_triggers_stops_and_fills_crossed_resting_orders(core: Cor
     qty = market.q(sum(n for _, n in asks[:4]))
     core.spot_order(symbol="BNBUSDT", side="BUY", type="MARKET", quantity=str(qty))
     assert resting.status == "FILLED" and stop.triggered and stop.executed == 1
+
+
+def test_random_spot_activity_keeps_balances_consistent() -> None:
+    import random
+    core = Core()
+    rng = random.Random(42)
+    market = core.ex.markets["spot"]["ETHUSDT"]
+    for _ in range(300):
+        last = market.price
+        action = rng.random()
+        try:
+            if action < 0.4:
+                price = (last * Decimal(str(rng.uniform(0.97, 1.03)))).quantize(Decimal("0.01"))
+                core.spot_order(symbol="ETHUSDT", side=rng.choice(["BUY", "SELL"]), type="LIMIT",
+                                timeInForce=rng.choice(["GTC", "GTC", "IOC", "FOK"]),
+                                quantity=str(Decimal(rng.randint(1, 50)) / 10), price=str(price))
+            elif action < 0.55:
+                core.spot_order(symbol="ETHUSDT", side=rng.choice(["BUY", "SELL"]), type="MARKET",
+                                quantity=str(Decimal(rng.randint(1, 30)) / 10))
+            elif action < 0.7:
+                open_ = core.ex.spot.open_orders(core.acct, "ETHUSDT")
+                if open_:
+                    core.ex.spot.cancel(core.acct, Params({"symbol": "ETHUSDT",
+                                                           "orderId": str(rng.choice(open_).order_id)}))
+            else:
+                core.ex.set_price("ETHUSDT", (last * Decimal(str(rng.uniform(0.98, 1.02)))).quantize(Decimal("0.01")),
+                                  "spot", None if rng.random() < 0.5 else Decimal("0.5"))
+        except BinanceError as err:
+            assert err.code in (-2010, -1013)
+        for asset in ("ETH", "USDT"):
+            bal = core.acct.balance(asset)
+            assert bal.free >= 0 and bal.locked >= 0
+        open_ = core.ex.spot.open_orders(core.acct, "ETHUSDT")
+        assert core.acct.balance("ETH").locked == sum((o.locked for o in open_ if not o.buy), Decimal(0))
+        assert core.acct.balance("USDT").locked == sum((o.locked for o in open_ if o.buy), Decimal(0))
+        for o in open_:
+            assert o.locked == (o.remaining * o.price if o.buy else o.remaining)
+
+
+def test_random_futures_activity_keeps_position_consistent() -> None:
+    import random
+    core = Core()
+    rng = random.Random(7)
+    market = core.ex.markets["usdm"]["ETHUSDT"]
+    for _ in range(200):
+        try:
+            core.fut_order(symbol="ETHUSDT", side=rng.choice(["BUY", "SELL"]), type="MARKET",
+                           quantity=str(Decimal(rng.randint(1, 30)) / 10), reduceOnly=rng.choice(["false", "true"]))
+        except BinanceError as err:
+            assert err.code in (-2022, -2019, -4164)
+        if rng.random() < 0.3:
+            core.ex.set_price("ETHUSDT", (market.price * Decimal(str(rng.uniform(0.99, 1.01)))).quantize(
+                Decimal("0.01")), "usdm", None)
+    trades = core.ex.usdm.trades(core.acct, "ETHUSDT")
+    net = sum((t.qty if t.order.buy else -t.qty for t in trades), Decimal(0))
+    assert core.acct.position("ETHUSDT", "BOTH").amount == net
+    wallet = Decimal(100000) + sum((t.realized - t.commission for t in trades), Decimal(0))
+    assert core.acct.wallet("USDT").balance == wallet
