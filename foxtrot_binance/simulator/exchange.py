@@ -29,7 +29,7 @@ class Exchange:
                  tick_interval: float | None) -> None:
         self.ctx = ctx
         self.seed = seed
-        self.tick_interval = tick_interval
+        self.tick_interval = tick_interval if tick_interval and tick_interval > 0 else None
         self.instruments = Instruments(symbols)
         self.start_ms = ctx.now_ms()
         self.markets: dict[Kind, dict[str, Market]] = {k: {} for k in KINDS}
@@ -69,7 +69,7 @@ class Exchange:
             self._task = None
 
     async def _run(self) -> None:
-        period = 0.1 if self.tick_interval is None else min(0.1, self.tick_interval)
+        period = 0.1 if self.tick_interval is None else max(0.005, min(0.1, self.tick_interval))
         loop = asyncio.get_running_loop()
         next_walk = loop.time()
         while True:
