@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from . import futures_events as ev
 from .accounts import ZERO, Account, Position
 from .auth import new_token
 from .bus import StreamBus
@@ -340,10 +341,7 @@ class FuturesEngine:
         order.status = "FILLED" if order.executed >= order.qty else "PARTIALLY_FILLED"
         trade = FuturesTrade(trade_id, order, price, qty, commission, realized, now, maker)
         self.trades_by_key.setdefault(acct.api_key, []).append(trade)
-        self._bus.publish_user("usdm", acct.api_key, {
-            "e": "TRADE_LITE", "E": now, "T": now, "s": inst.symbol, "q": inst.fq(order.qty), "p": inst.fp(order.price),
-            "m": maker, "c": order.client_id, "S": order.side, "L": inst.fp(price), "l": inst.fq(qty), "t": trade_id,
-            "i": order.order_id})
+        self._bus.publish_user("usdm", acct.api_key, ev.trade_lite(order, trade))
         self._order_event(order, "TRADE", trade)
         self._account_event(acct, "ORDER", [inst.symbol])
 
@@ -588,51 +586,13 @@ class FuturesEngine:
 
     # -- events -------------------------------------------------------------------------------
     def _order_event(self, order: FuturesOrder, exec_type: str, trade: FuturesTrade | None = None) -> None:
-        inst, now = order.inst, self._clock()
-        o: dict[str, Any] = {
-            "s": inst.symbol, "c": order.client_id, "S": order.side, "o": order.type, "f": order.tif,
-            "q": inst.fq(order.qty), "p": inst.fp(order.price), "ap": fmt(order.avg, 5), "sp": inst.fp(order.stop),
-            "x": exec_type, "X": order.status, "i": order.order_id,
-            "l": inst.fq(trade.qty if trade else ZERO), "z": inst.fq(order.executed),
-            "L": inst.fp(trade.price if trade else ZERO),
-        }
-        o.update({"N": inst.margin_asset, "n": fmt(trade.commission, 8) if trade else "0"})
-        o.update({"T": trade.time if trade else order.update_time, "t": trade.trade_id if trade else 0,
-                  "b": "0", "a": "0", "m": trade.maker if trade else False, "R": order.reduce_only,
-                  "wt": order.working_type, "ot": order.orig_type, "ps": order.position_side,
-                  "cp": order.close_position, "pP": False, "si": 0, "ss": 0,
-                  "rp": fmt(trade.realized if trade else ZERO, 8), "V": "EXPIRE_MAKER", "pm": "NONE", "gtd": 0,
-                  "er": "0"})
-        self._bus.publish_user("usdm", order.account.api_key, {"e": "ORDER_TRADE_UPDATE", "E": now, "T": o["T"], "o": o})
+        self._bus.publish_user("usdm", order.account.api_key, ev.order_trade_update(order, exec_type, trade, self._clock()))
 
     def _account_event(self, acct: Account, reason: str, symbols: list[str]) -> None:
-        now = self._clock()
-        assets = sorted({self._markets[s].inst.margin_asset for s in symbols})
-        balances = [{"a": a, "wb": fmt(acct.wallet(a).balance, 8), "cw": fmt(acct.wallet(a).balance, 8), "bc": "0"}
-                    for a in assets]
-        positions = []
-        for (sym, side), pos in sorted(acct.positions.items()):
-            if sym not in symbols:
-                continue
-            m = self._markets[sym]
-            positions.append({"s": sym, "pa": m.inst.fq(pos.amount), "ep": fmt(pos.entry, 8), "bep": fmt(pos.entry, 8),
-                              "cr": fmt(pos.realized, 8), "up": fmt((m.mark_price - pos.entry) * pos.amount, 8),
-                              "mt": "isolated" if acct.margin_type.get(sym) == "ISOLATED" else "cross",
-                              "iw": "0", "ps": side, "ma": m.inst.margin_asset})
-        self._bus.publish_user("usdm", acct.api_key, {"e": "ACCOUNT_UPDATE", "E": now, "T": now,
-                                                      "a": {"m": reason, "B": balances, "P": positions}})
+        self._bus.publish_user("usdm", acct.api_key, ev.account_update(acct, reason, symbols, self._markets, self._clock()))
 
     def _algo_event(self, algo: AlgoOrder) -> None:
-        inst, now = algo.inst, self._clock()
-        actual = algo.actual
-        self._bus.publish_user("usdm", algo.account.api_key, {"e": "ALGO_UPDATE", "T": algo.update_time, "E": now, "o": {
-            "caid": algo.client_id, "aid": algo.algo_id, "at": "CONDITIONAL", "o": algo.order_type, "s": inst.symbol,
-            "S": algo.side, "ps": algo.position_side, "f": algo.tif, "q": inst.fq(algo.qty), "X": algo.status,
-            "ai": str(actual.order_id) if actual else "", "ap": fmt(actual.avg if actual else ZERO, 5),
-            "aq": inst.fq(actual.executed if actual else ZERO), "act": actual.type if actual else "0",
-            "tp": inst.fp(algo.trigger), "p": inst.fp(algo.price), "V": "EXPIRE_MAKER", "wt": algo.working_type,
-            "pm": "NONE", "cp": algo.close_position, "pP": False, "R": algo.reduce_only, "tt": algo.trigger_time,
-            "gtd": 0}})
+        self._bus.publish_user("usdm", algo.account.api_key, ev.algo_update(algo, self._clock()))
 
     # -- views for tests --------------------------------------------------------------------------
     def order_views(self, account: Account) -> list[dict[str, Any]]:
