@@ -51,7 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", parents=[common], help="the adapter end to end against the embedded simulator",
                                description="Start the embedded simulator, connect the adapters, show ticks, "
                                            "place a resting, a marketable and a cancelled order, then exit.")
-    demo.add_argument("--duration", type=_positive, default=20.0, help="seconds to run (default 20)")
+    demo.add_argument("--duration", type=_positive, default=20.0,
+                      help="seconds to run (default 20); the three orders always complete first")
     demo.add_argument("--seed", type=int, default=0, help="simulator price-path seed (default 0)")
     demo.add_argument("--symbols", type=_symbols, default=[], help="spot symbols, comma-separated (default BTCUSDT,ETHUSDT,BNBUSDT)")
     demo.set_defaults(handler=_demo)
