@@ -141,7 +141,7 @@ class BinanceSimulator:
 
     async def _serve(self) -> None:
         app = build_app(self.ctx)
-        self._runner = web.AppRunner(app, shutdown_timeout=1.0, handle_signals=False, access_log=None)
+        self._runner = web.AppRunner(app, shutdown_timeout=0.25, handle_signals=False, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
