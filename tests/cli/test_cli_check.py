@@ -47,9 +47,13 @@ def test_an_unknown_key_exits_1_naming_the_problem_and_no_secret(cli: Cli, sim: 
     assert_no_secret(result.stdout + result.stderr, BAD_KEY, BAD_SECRET)
 
 
-def test_a_secret_that_does_not_match_the_key_names_the_secret(cli: Cli, sim: BinanceSimulator):
-    result = cli.run("check", "--base-url", sim.base_url,
-                     env={"FOXTROT_BINANCE_API_KEY": sim.api_key, "FOXTROT_BINANCE_SECRET": BAD_SECRET})
+def test_a_secret_from_the_secrets_dir_that_does_not_match_the_key_names_the_secret(cli: Cli, sim: BinanceSimulator):
+    secrets = cli.workdir / "secrets"
+    secrets.mkdir()
+    (secrets / "FOXTROT_BINANCE_API_KEY").write_text(sim.api_key)
+    (secrets / "FOXTROT_BINANCE_SECRET").write_text(BAD_SECRET + "\n")
+    result = cli.run("check", "--base-url", sim.base_url, env={"FOXTROT_BINANCE_SECRETS_DIR": str(secrets)})
+    assert re.search(rf"^secrets directory +{re.escape(str(secrets))}$", result.stdout, re.M)
     assert result.returncode == 1
     [error] = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
     assert "code -1022" in error and "FOXTROT_BINANCE_SECRET does not belong to FOXTROT_BINANCE_API_KEY" in error
