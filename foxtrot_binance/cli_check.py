@@ -23,6 +23,7 @@ from rich.console import Console
 from foxtrot_hooks import EVENT_ACCOUNT, AccountData, Event
 
 from foxtrot_binance.cli_session import (
+    NO_HISTORY,
     CliError,
     Session,
     connect_setting,
@@ -46,7 +47,7 @@ def run_check(console: Console, *, base_url: str | None, server: str | None, usd
     balances = _Balances(info.name)
     with Session() as session:
         session.listen(balances.handle)
-        opened = session.open(info, setting)
+        opened = session.open(info, {**setting, **NO_HISTORY})  # settings shown are those without it
         result = require_connected(session, opened, timeout, settings.base_url, settings.server)
         status: Rows = [
             ("connected to", where_of(settings.base_url, settings.server)),

@@ -35,6 +35,7 @@ from foxtrot_hooks import (
 
 from foxtrot_binance.cli_display import Board
 from foxtrot_binance.cli_session import (
+    NO_HISTORY,
     AdapterUnavailable,
     CliError,
     OpenAdapter,
@@ -142,12 +143,12 @@ def _start_exchange(options: DemoOptions, stack: ExitStack, board: Board) -> dic
                 f"not a loopback address (drop --base-url to use the embedded simulator)", exit_code=2,
             )
         board.note(f"demo     using the simulator at {options.base_url} with the keys from your settings")
-        return {"Base URL": options.base_url}
+        return {"Base URL": options.base_url, **NO_HISTORY}
     from foxtrot_binance.simulator import BinanceSimulator
 
     sim = stack.enter_context(BinanceSimulator(seed=options.seed, tick_interval=0.1))
     board.note(f"demo     embedded Binance simulator at {sim.base_url} (seed {options.seed}, prices walk every 0.1 s)")
-    return {"API Key": sim.api_key, "Secret": sim.api_secret, "Base URL": sim.base_url}
+    return {"API Key": sim.api_key, "Secret": sim.api_secret, "Base URL": sim.base_url, **NO_HISTORY}
 
 
 def _connect(session: Session, board: Board, info: AdapterInfo, setting: dict[str, object], *,

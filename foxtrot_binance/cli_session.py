@@ -215,6 +215,12 @@ def find_adapter(usdm: bool) -> AdapterInfo:
     return adapters[name]
 
 
+NO_HISTORY: dict[str, Any] = {"history_cache": False}
+"""Connect-dict override for commands that never query history (demo, ticks, check): the
+coordinator opens its sqlite bar cache at connect, one file per server or base URL, and a
+simulator on a random port would leave a new file in the user's cache directory each run."""
+
+
 def connect_setting(base_url: str | None, server: str | None, **extra: Any) -> dict[str, Any]:
     """The connect dict for the command line's overrides; everything else comes from the
     environment, ``.env`` and the secrets directory, exactly as for the adapter."""

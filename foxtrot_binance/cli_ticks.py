@@ -15,7 +15,7 @@ from rich.console import Console
 from foxtrot_hooks import SubscribeRequest
 
 from foxtrot_binance.cli_display import Board
-from foxtrot_binance.cli_session import CliError, Session, connect_setting, find_adapter, require_connected
+from foxtrot_binance.cli_session import NO_HISTORY, CliError, Session, connect_setting, find_adapter, require_connected
 from foxtrot_binance.settings import BinanceSettings
 
 CONNECT_TIMEOUT_S = 30.0
@@ -26,7 +26,7 @@ def run_ticks(console: Console, symbols: list[str], *, base_url: str | None, ser
               duration: float | None, plain: bool) -> int:
     """Until Ctrl-C (the normal way out, status 0) or ``duration`` seconds."""
     info = find_adapter(usdm)
-    setting = connect_setting(base_url, server)
+    setting = connect_setting(base_url, server, **NO_HISTORY)
     settings = BinanceSettings.from_setting(setting)
     exchange = info.exchanges[0]
     requests = [SubscribeRequest(_bare(s, exchange.value), exchange) for s in symbols]

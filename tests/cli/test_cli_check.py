@@ -35,6 +35,8 @@ def test_good_keys_from_a_dotenv_file_report_clock_permissions_and_balances(cli:
     assert lines["API key restrictions"].endswith("not published by this server (Binance live only)")
     assert lines["USDT"].split()[1] == "100000" and lines["BTC"].split()[1] == "10"
     assert_no_secret(out + result.stderr, sim.api_key, sim.api_secret)
+    assert re.search(r"^history_cache \(FOXTROT_BINANCE_HISTORY_CACHE\) +True", out, re.M)  # as configured...
+    assert not (cli.workdir / "xdg-cache").exists()  # ...but check never opens it
 
 
 def test_an_unknown_key_exits_1_naming_the_problem_and_no_secret(cli: Cli, sim: BinanceSimulator):

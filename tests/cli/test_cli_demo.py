@@ -23,6 +23,7 @@ def test_demo_shows_ticks_a_fill_and_a_cancel_then_exits_0(cli: Cli):
     assert re.search(r"^balance  BINANCE USDT .*\(was 100000, -", out, re.M)  # the fill moved the balance
     assert re.search(r"^demo     done after \d+\.\d s: \d+ ticks, \d+ orders, \d+ trades; balances ", out, re.M)
     assert "Traceback" not in result.stderr
+    assert not (cli.workdir / "xdg-cache").exists()  # no history cache file for a throwaway simulator
 
 
 def test_ctrl_c_mid_demo_closes_everything_and_exits_at_once(cli: Cli):

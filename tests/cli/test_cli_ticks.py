@@ -15,6 +15,7 @@ def test_ticks_for_two_spellings_until_the_duration_ends(cli: Cli, sim: BinanceS
         line = next(line for line in result.stdout.splitlines() if line.startswith(f"tick     {symbol} "))
         assert re.search(r"last \d[\d.]* +bid \d[\d.]* +ask \d[\d.]* .* depth bids \[.+\] asks \[.+\]", line)
     assert re.search(r"^ticks    \d+ ticks in \d+\.\d s$", result.stdout, re.M)
+    assert not (cli.workdir / "xdg-cache").exists()  # ticks never open the history cache
 
 
 def test_only_unknown_symbols_is_an_error(cli: Cli, sim: BinanceSimulator):
