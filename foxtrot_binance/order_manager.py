@@ -566,9 +566,15 @@ class OrderManager:
         live again, so anything that happened while it was down is recovered."""
         import ccxt
 
-        open_orders = await self.rest.call("fetch_open_orders", weight=80 if self.kind is MarketKind.SPOT else 40)
+        # the market type is explicit: without a symbol ccxt would default to spot, whatever
+        # the client's defaultType, and a futures adapter would reconcile spot orders
+        market_type = {"type": self.kind.ccxt_default_type}
+        weight = 80 if self.kind is MarketKind.SPOT else 40
+        open_orders = await self.rest.call("fetch_open_orders", None, None, None, market_type, weight=weight)
         if self.kind is MarketKind.USDM:  # conditional orders live on the algo endpoint
-            open_orders = open_orders + await self.rest.call("fetch_open_orders", None, None, None, {"trigger": True}, weight=40)
+            open_orders = open_orders + await self.rest.call(
+                "fetch_open_orders", None, None, None, {**market_type, "trigger": True}, weight=40
+            )
         self.apply_orders(open_orders)
         open_ids = {o.get("clientOrderId") for o in open_orders}
         with self._lock:

@@ -298,3 +298,23 @@ def test_usdm_ticks_carry_mark_price_and_funding(sim: BinanceSimulator, clean_bi
             assert event.data.bid_price_1 < event.data.ask_price_1
         finally:
             adapter.close()
+
+
+def test_reconciliation_adopts_outside_futures_orders_and_never_spot_ones(usdm: UsdmHarness):
+    """Orders placed elsewhere (the web UI, another bot) are tracked after a reconnect; the
+    same account's spot orders never appear in the futures adapter."""
+    import ccxt
+
+    price = mark(usdm.sim)
+    outside = ccxt.binance({"apiKey": usdm.sim.api_key, "secret": usdm.sim.api_secret, "enableRateLimit": False,
+                            "options": {"fetchMarkets": {"types": ["spot", "linear"]}, "fetchCurrencies": False,
+                                        "fetchMargins": False}})
+    point_ccxt_at(outside, usdm.sim.base_url)
+    outside.load_markets()
+    outside.create_order("BTC/USDT:USDT", "limit", "buy", 0.01, round(price - 700, 1), {"clientOrderId": "web-futures-1"})
+    outside.create_order("BTC/USDT", "limit", "buy", 0.01, 1000, {"clientOrderId": "web-spot-1"})
+    usdm.sim.faults.drop_streams("user")
+    usdm.wait_log("User data stream reconnected")
+    adopted = usdm.wait_status("BINANCE_USDM.web-futures-1", Status.NOTTRADED)
+    assert adopted.exchange is USDM and adopted.direction is Direction.LONG
+    assert not usdm.orders("BINANCE_USDM.web-spot-1")
