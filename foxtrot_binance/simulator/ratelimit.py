@@ -116,16 +116,40 @@ class _Orders:
 
 
 class RateLimiter:
-    def __init__(self, clock: Callable[[], int], spot_limit: int, usdm_limit: int) -> None:
+    """``window_ms`` other than a minute and ``order_limit`` exist for tests and benchmarks:
+    Binance's rule is general (exchangeInfo names the interval, the header carries it), so
+    a client that honours it works with a two-second window as with a one-minute one."""
+
+    def __init__(
+        self,
+        clock: Callable[[], int],
+        spot_limit: int,
+        usdm_limit: int,
+        window_ms: int = 60_000,
+        order_limit: int | None = None,
+    ) -> None:
         self._clock = clock
         self._buckets = {"spot": _Bucket(spot_limit), "usdm": _Bucket(usdm_limit)}
         self._orders: dict[tuple[str, str], _Orders] = {}
+        self.window_ms = window_ms
+        self._order_limits = {
+            group: tuple((w, order_limit if order_limit is not None and w == 10_000 else cap, sfx, name)
+                         for w, cap, sfx, name in limits)
+            for group, limits in (("spot", SPOT_ORDER_LIMITS), ("usdm", USDM_ORDER_LIMITS))
+        }
+
+    @property
+    def interval(self) -> tuple[str, int, str]:
+        """(exchangeInfo interval, intervalNum, header suffix) of the weight window."""
+        if self.window_ms % 60_000 == 0:
+            return "MINUTE", self.window_ms // 60_000, f"{self.window_ms // 60_000}M"
+        return "SECOND", max(1, self.window_ms // 1000), f"{max(1, self.window_ms // 1000)}S"
 
     def limit(self, group: str) -> int:
         return self._buckets[group].limit
 
     def _roll(self, bucket: _Bucket, now: int) -> None:
-        minute = now // 60_000
+        minute = now // self.window_ms
         if minute != bucket.minute:
             bucket.minute, bucket.used, bucket.warned = minute, 0, False
 
@@ -152,10 +176,11 @@ class RateLimiter:
         bucket.used += weight
         if bucket.used > bucket.limit:
             bucket.warned = True
-            retry = max(1, (60_000 - now % 60_000 + 999) // 1000)
+            retry = max(1, (self.window_ms - now % self.window_ms + 999) // 1000)
+            interval, num, _ = self.interval
             raise BinanceError(429, -1003, f"Too much request weight used; current limit is {bucket.limit} request "
-                                           "weight per 1 MINUTE. Please use WebSocket Streams for live updates to "
-                                           "avoid polling the API.", {"Retry-After": str(retry)})
+                                           f"weight per {num} {interval}. Please use WebSocket Streams for live "
+                                           "updates to avoid polling the API.", {"Retry-After": str(retry)})
 
     def _ban(self, bucket: _Bucket, now: int) -> BinanceError:
         retry = max(1, (bucket.banned_until - now + 999) // 1000)
@@ -165,17 +190,17 @@ class RateLimiter:
 
     def headers(self, group: str) -> dict[str, str]:
         used = str(self.used(group))
-        return {"X-MBX-USED-WEIGHT-1M": used, "X-MBX-USED-WEIGHT": used}
+        return {f"X-MBX-USED-WEIGHT-{self.interval[2]}": used, "X-MBX-USED-WEIGHT": used}
 
     # -- orders ---------------------------------------------------------------------------
     def count_order(self, group: str, api_key: str) -> dict[str, str]:
         """Count one new order for this account; raise -1015 when a window is full."""
         now = self._clock()
         orders = self._orders.setdefault((group, api_key), _Orders())
-        longest = max(w for w, *_ in (SPOT_ORDER_LIMITS if group == "spot" else USDM_ORDER_LIMITS))
+        limits = self._order_limits[group]
+        longest = max(w for w, *_ in limits)
         while orders.times and orders.times[0] <= now - longest:
             orders.times.popleft()
-        limits = SPOT_ORDER_LIMITS if group == "spot" else USDM_ORDER_LIMITS
         for window, cap, _suffix, name in limits:
             n = sum(1 for t in orders.times if t > now - window)
             if n >= cap:
@@ -186,6 +211,6 @@ class RateLimiter:
     def order_headers(self, group: str, api_key: str) -> dict[str, str]:
         now = self._clock()
         orders = self._orders.get((group, api_key), _Orders())
-        limits = SPOT_ORDER_LIMITS if group == "spot" else USDM_ORDER_LIMITS
+        limits = self._order_limits[group]
         return {f"X-MBX-ORDER-COUNT-{suffix}": str(sum(1 for t in orders.times if t > now - window))
                 for window, _cap, suffix, _name in limits}

@@ -57,9 +57,12 @@ def markets_for(ex: Exchange, kind: Kind, call: Call) -> tuple[list[Market], boo
 
 def exchange_info(ex: Exchange, kind: Kind, call: Call, weight_limit: int) -> dict[str, Any]:
     meta = exchange_meta(kind)
+    interval, interval_num = "MINUTE", 1
+    if call.ctx.limits is not None:
+        interval, interval_num, _ = call.ctx.limits.interval
     for rl in meta.get("rateLimits", []):
         if rl.get("rateLimitType") == "REQUEST_WEIGHT":
-            rl["limit"] = weight_limit
+            rl.update(limit=weight_limit, interval=interval, intervalNum=interval_num)
     wanted: list[str] | None = None
     if call.params.get("symbol"):
         wanted = [call.params.req("symbol")]

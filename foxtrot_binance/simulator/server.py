@@ -96,12 +96,16 @@ class BinanceSimulator:
 
     ``balances``: spot balances of the default account (``{"USDT": "1000", ...}``), or
     ``{"spot": {...}, "usdm": {...}}`` for both wallets. ``weight_limit`` overrides the
-    per-minute request weight of both hosts (useful to reach 429/418 quickly).
+    per-minute request weight of both hosts (useful to reach 429/418 quickly);
+    ``weight_window_s`` shortens Binance's one-minute weight window (announced in exchangeInfo
+    and in the ``X-MBX-USED-WEIGHT-<n>S`` header) and ``order_limit`` replaces the
+    orders-per-10-seconds cap, for tests and benchmarks that must not wait a minute.
     """
 
     def __init__(self, seed: int = 0, symbols: list[str] | None = None, balances: dict[str, Any] | None = None,
                  tick_interval: float | None = 0.1, host: str = "127.0.0.1", port: int = 0,
-                 weight_limit: int | None = None) -> None:
+                 weight_limit: int | None = None, weight_window_s: int = 60,
+                 order_limit: int | None = None) -> None:
         self.seed = seed
         self.host = host
         self.port = port
@@ -112,7 +116,7 @@ class BinanceSimulator:
         self.ctx.exchange = self.exchange
         spot_limit = _weight_limit("spot") if weight_limit is None else weight_limit
         usdm_limit = _weight_limit("usdm") if weight_limit is None else weight_limit
-        self.ctx.limits = RateLimiter(self.ctx.now_ms, spot_limit, usdm_limit)
+        self.ctx.limits = RateLimiter(self.ctx.now_ms, spot_limit, usdm_limit, weight_window_s * 1000, order_limit)
         self.api_key = new_token(64)
         self.api_secret = new_token(64)
         self.account = self.exchange.new_account(self.api_key)
