@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, TypeVar
 from urllib.parse import parse_qsl
 
 from aiohttp import web
@@ -20,6 +20,28 @@ from .context import SimContext
 from .params import Params
 
 API_KEY_HEADER = "X-MBX-APIKEY"
+
+
+class _HasIdAndTime(Protocol):
+    order_id: int
+    time: int
+
+
+O = TypeVar("O", bound=_HasIdAndTime)
+
+
+def select_orders(orders: list[O], params: Params) -> list[O]:
+    """allOrders' selection, the same on both hosts: from orderId or a time range, else the
+    most recent ``limit`` (default 500, at most 1000)."""
+    order_id, start, end = params.int("orderId"), params.int("startTime"), params.int("endTime")
+    limit = max(1, min(params.int("limit") or 500, 1000))
+    if order_id is not None:
+        orders = [o for o in orders if o.order_id >= order_id]
+    if start is not None:
+        orders = [o for o in orders if o.time >= start]
+    if end is not None:
+        orders = [o for o in orders if o.time <= end]
+    return orders[:limit] if (order_id is not None or start is not None) else orders[-limit:]
 
 
 @dataclass

@@ -11,7 +11,7 @@ from . import futures_views as fv
 from .context import SimContext
 from .errors import BinanceError
 from .params import Params
-from .rest_common import Call, route
+from .rest_common import Call, route, select_orders
 
 
 def _json_list(raw: str | None, name: str) -> list[Any]:
@@ -116,17 +116,7 @@ def add_futures_private_routes(app: web.Application, ctx: SimContext) -> None:
 
     def all_orders(call: Call) -> Any:
         inst = eng.instrument(call.params.get("symbol"))
-        orders = eng.orders(call.acct, inst.symbol)
-        order_id, start, end = call.params.int("orderId"), call.params.int("startTime"), call.params.int("endTime")
-        limit = max(1, min(call.params.int("limit") or 500, 1000))
-        if order_id is not None:
-            orders = [o for o in orders if o.order_id >= order_id]
-        if start is not None:
-            orders = [o for o in orders if o.time >= start]
-        if end is not None:
-            orders = [o for o in orders if o.time <= end]
-        orders = orders[:limit] if (order_id is not None or start is not None) else orders[-limit:]
-        return [fv.order_view(o) for o in orders]
+        return [fv.order_view(o) for o in select_orders(eng.orders(call.acct, inst.symbol), call.params)]
 
     def user_trades(call: Call) -> Any:
         inst = eng.instrument(call.params.get("symbol"))

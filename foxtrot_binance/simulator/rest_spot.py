@@ -12,7 +12,7 @@ from .errors import BinanceError
 from .instruments import fmt
 from .spot_views import cancel_view, new_order_view, order_view, trade_view
 from .params import Params
-from .rest_common import Call, route
+from .rest_common import Call, route, select_orders
 
 
 class _CancelReplaceError(BinanceError):
@@ -126,17 +126,7 @@ def add_spot_routes(app: web.Application, ctx: SimContext) -> None:
 
     def all_orders(call: Call) -> Any:
         inst = engine.instrument(call.params.get("symbol"))
-        orders = engine.orders(call.acct, inst.symbol)
-        order_id, start, end = call.params.int("orderId"), call.params.int("startTime"), call.params.int("endTime")
-        limit = max(1, min(call.params.int("limit") or 500, 1000))
-        if order_id is not None:
-            orders = [o for o in orders if o.order_id >= order_id]
-        if start is not None:
-            orders = [o for o in orders if o.time >= start]
-        if end is not None:
-            orders = [o for o in orders if o.time <= end]
-        orders = orders[:limit] if (order_id is not None or start is not None) else orders[-limit:]
-        return [order_view(o) for o in orders]
+        return [order_view(o) for o in select_orders(engine.orders(call.acct, inst.symbol), call.params)]
 
     def my_trades(call: Call) -> Any:
         inst = engine.instrument(call.params.get("symbol"))
