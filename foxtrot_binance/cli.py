@@ -26,6 +26,7 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+EXIT_OUTPUT_CLOSED = 141  # 128 + SIGPIPE, what a shell reports for a writer whose reader left
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -101,10 +102,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     from foxtrot_binance.cli_session import CliError
     from foxtrot_binance.settings import InvalidSettingsError
 
+    from foxtrot_binance.cli_display import OUTPUT_CLOSED, write_line
+
     handler: Handler = args.handler
     try:
         return handler(args)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, BrokenPipeError) as exc:
+        if OUTPUT_CLOSED.is_set() or isinstance(exc, BrokenPipeError):
+            if not OUTPUT_CLOSED.is_set():
+                try:
+                    write_line("")  # points stdout at /dev/null
+                except BrokenPipeError:
+                    pass
+            return EXIT_OUTPUT_CLOSED  # the reader went away (| head): not an error to shout about
         print("interrupted", file=sys.stderr, flush=True)
         return EXIT_INTERRUPTED
     except InvalidSettingsError as exc:

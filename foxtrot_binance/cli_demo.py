@@ -43,6 +43,7 @@ from foxtrot_binance.cli_session import (
     Session,
     explain_refusal,
     explain_unreachable,
+    pause,
 )
 from foxtrot_binance.cli_views import num
 
@@ -126,7 +127,7 @@ def run_demo(options: DemoOptions, console: Console) -> int:
         left = deadline - time.monotonic()
         if left > 0:
             board.note(f"demo     watching the market for {left:.0f} s more (Ctrl-C stops)")
-            threading.Event().wait(left)  # interruptible by Ctrl-C
+            pause(left)
         summary = _summary(board, time.monotonic() - started)
     # printed after the Live board stopped, so it stays on screen
     print(summary, flush=True)

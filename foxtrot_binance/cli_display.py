@@ -8,6 +8,9 @@ every event is one line (cli_views), ticks throttled per symbol so a log stays r
 
 from __future__ import annotations
 
+import _thread
+import os
+import sys
 import threading
 import time
 from collections import deque
@@ -125,7 +128,7 @@ class Board:
         # print(), not the rich console: rich wraps at 80 columns off a terminal, and one
         # event must stay one line for whoever greps the output
         with self._lock:
-            print(line, flush=True)
+            write_line(line)
 
     # -- output -------------------------------------------------------------------------
     def render(self) -> RenderableType:
@@ -182,6 +185,28 @@ class Board:
 
 def _fit(line: str, width: int = 160) -> str:
     return line if len(line) <= width else line[: width - 1] + "…"
+
+
+OUTPUT_CLOSED = threading.Event()
+"""Set when whoever read stdout went away (``foxtrot-binance demo | head``)."""
+
+
+def write_line(line: str) -> None:
+    """Print one line from any thread. When the reader has gone, stdout is pointed at
+    /dev/null (so nothing else fails on it, interpreter exit included) and the command's
+    main thread is interrupted, as ``yes | head`` stops ``yes``; cli.main then exits quietly."""
+    if OUTPUT_CLOSED.is_set():
+        return
+    try:
+        print(line, flush=True)
+    except BrokenPipeError:
+        OUTPUT_CLOSED.set()
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        if threading.current_thread() is threading.main_thread():
+            raise
+        _thread.interrupt_main()
 
 
 def make_console() -> Console:

@@ -8,7 +8,6 @@ host uses, so a missing or broken plugin shows here before it surprises a tradin
 
 from __future__ import annotations
 
-import threading
 from urllib.parse import urlsplit
 
 from rich.console import Console
@@ -16,7 +15,7 @@ from rich.table import Table
 
 from foxtrot_hooks import discover_adapters
 
-from foxtrot_binance.cli_session import CliError
+from foxtrot_binance.cli_session import CliError, pause
 
 
 def show_adapters(console: Console, *, plain: bool) -> int:
@@ -79,7 +78,7 @@ def run_simulator(*, port: int | None, seed: int, tick_interval: float, base_url
         print(f"export FOXTROT_BINANCE_SECRET={sim.api_secret}", flush=True)
         print("Ctrl-C to stop", flush=True)
         try:
-            threading.Event().wait()
+            pause(None)
         except KeyboardInterrupt:
             print("simulator stopped", flush=True)
     finally:

@@ -39,6 +39,17 @@ CLOCK = re.compile(r"clock offset to Binance (-?\d+) ms")
 _CODE = re.compile(r"\(Binance code (-?\d+)\)")
 
 
+def pause(seconds: float | None) -> None:
+    """Wait ``seconds`` (None: forever) in short slices on the main thread, so a pending
+    Ctrl-C or an interrupt from another thread (``_thread.interrupt_main``, which only takes
+    effect when the main thread runs Python code) ends the wait at once."""
+    deadline = None if seconds is None else time.monotonic() + seconds
+    idle = threading.Event()
+    while deadline is None or time.monotonic() < deadline:
+        left = 0.25 if deadline is None else min(0.25, deadline - time.monotonic())
+        idle.wait(max(0.0, left))
+
+
 class CliError(Exception):
     """A failure the trader must fix; ``str()`` is the one line the command prints."""
 

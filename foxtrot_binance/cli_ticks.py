@@ -7,15 +7,22 @@ accepts works here, and an unknown one is reported the way the adapter reports i
 
 from __future__ import annotations
 
-import threading
 import time
 
 from rich.console import Console
 
 from foxtrot_hooks import SubscribeRequest
 
-from foxtrot_binance.cli_display import Board
-from foxtrot_binance.cli_session import NO_HISTORY, CliError, Session, connect_setting, find_adapter, require_connected
+from foxtrot_binance.cli_display import OUTPUT_CLOSED, Board
+from foxtrot_binance.cli_session import (
+    NO_HISTORY,
+    CliError,
+    Session,
+    connect_setting,
+    find_adapter,
+    pause,
+    require_connected,
+)
 from foxtrot_binance.settings import BinanceSettings
 
 CONNECT_TIMEOUT_S = 30.0
@@ -50,15 +57,17 @@ def run_ticks(console: Console, symbols: list[str], *, base_url: str | None, ser
             if board.counts()["ticks"] == 0:
                 raise CliError(f"no {info.name} symbol among {names} is known to Binance ({unknown()[0]})")
             board.note(f"ticks    streaming {names} from {info.name}; Ctrl-C stops")
-            stop = threading.Event()
             started = time.monotonic()
             try:
-                stop.wait(duration)  # None: until Ctrl-C
+                pause(duration)  # None: until Ctrl-C
             except KeyboardInterrupt:
-                pass
+                if OUTPUT_CLOSED.is_set():
+                    raise  # the reader went away: cli.main ends quietly
             counts = board.counts()
             elapsed = time.monotonic() - started
     except KeyboardInterrupt:
+        if OUTPUT_CLOSED.is_set():
+            raise
         return 0  # Ctrl-C while connecting: nothing was streaming yet, nothing to report
     print(f"ticks    {counts['ticks']} ticks in {elapsed:.1f} s", flush=True)
     return 0

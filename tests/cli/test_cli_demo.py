@@ -40,6 +40,21 @@ def test_ctrl_c_mid_demo_closes_everything_and_exits_at_once(cli: Cli):
     assert err.strip().splitlines()[-1] == "interrupted" and "Traceback" not in err
 
 
+def test_a_reader_that_goes_away_ends_the_demo_quietly(cli: Cli):
+    proc = cli.start("demo", "--duration", "60")  # as in: foxtrot-binance demo | head
+    try:
+        read_until(proc, "tick     ")
+        assert proc.stdout is not None and proc.stderr is not None
+        proc.stdout.close()
+        code = proc.wait(timeout=15)
+        err = proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert code == 141 and "Traceback" not in err and "Broken pipe" not in err
+
+
 def test_demo_refuses_to_trade_anywhere_but_this_machine(cli: Cli):
     result = cli.run("demo", "--base-url", "https://api.binance.com")
     assert result.returncode == 2
