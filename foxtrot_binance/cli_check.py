@@ -51,8 +51,7 @@ def run_check(console: Console, *, base_url: str | None, server: str | None, usd
         result = require_connected(session, opened, timeout, settings.base_url, settings.server)
         status: Rows = [
             ("connected to", where_of(settings.base_url, settings.server)),
-            ("clock offset", f"{result.clock_offset_ms} ms (Binance minus this machine; signed requests allow "
-                             f"{settings.recv_window} ms)" if result.clock_offset_ms is not None else "unknown"),
+            ("clock offset", clock_text(result.clock_offset_ms, settings.recv_window)),
         ]
         if not settings.has_credentials:
             status.append(("API keys", "not set: public market data and history only, trading disabled"))
@@ -74,6 +73,20 @@ def run_check(console: Console, *, base_url: str | None, server: str | None, usd
         raise CliError("this API key cannot trade: tick 'Enable "
                        f"{'Futures' if usdm else 'Spot & Margin Trading'}' for it in Binance's API management")
     return 0
+
+
+CLOCK_WARN_MS = 1000
+
+
+def clock_text(offset_ms: int | None, recv_window: int) -> str:
+    """The offset, and a warning when it is large: the adapter corrects its signed requests
+    for it, but a clock a second or more off also skews every local timestamp a trader reads."""
+    if offset_ms is None:
+        return "unknown"
+    text = f"{offset_ms} ms (Binance minus this machine; signed requests allow {recv_window} ms)"
+    if abs(offset_ms) >= CLOCK_WARN_MS:
+        text += "  (warning: this machine's clock is off; the adapter compensates, but sync it with NTP)"
+    return text
 
 
 # -- settings ----------------------------------------------------------------------------

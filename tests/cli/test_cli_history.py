@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+from itertools import pairwise
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -40,7 +41,7 @@ def test_two_pages_to_csv_then_the_same_range_from_the_cache(cli: Cli, sim: Bina
         rows = list(csv.DictReader(handle))
     assert len(rows) == BARS
     times = [datetime.fromisoformat(r["datetime"]) for r in rows]
-    assert times[0] == start and all(b - a == timedelta(minutes=1) for a, b in zip(times, times[1:]))
+    assert times[0] == start and all(b - a == timedelta(minutes=1) for a, b in pairwise(times))
     assert {(r["symbol"], r["exchange"], r["interval"]) for r in rows} == {("BTCUSDT", "BINANCE", "1m")}
     assert all(float(r["low"]) <= float(r["close"]) <= float(r["high"]) and float(r["turnover"]) > 0 for r in rows)
 
@@ -48,6 +49,18 @@ def test_two_pages_to_csv_then_the_same_range_from_the_cache(cli: Cli, sim: Bina
     assert again.returncode == 0, again.stderr
     assert f"downloaded 0 bars from Binance, {BARS} from the local cache" in again.stdout
     assert (tmp_path / "again.csv").read_text() == (tmp_path / "out" / "btc.csv").read_text()
+
+
+def test_usdm_hourly_bars(cli: Cli, sim: BinanceSimulator, tmp_path: Path):
+    end = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0) - timedelta(days=1)
+    start = end - timedelta(hours=48)
+    result = cli.run("history", "ETHUSDT", "--usdm", "--interval", "1h", "--start", start.isoformat(),
+                     "--end", end.isoformat(), "--out", str(tmp_path / "eth.csv"), "--base-url", sim.base_url,
+                     env={"FOXTROT_BINANCE_HISTORY_CACHE_DIR": str(tmp_path / "bars")})
+    assert result.returncode == 0, result.stderr
+    with (tmp_path / "eth.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 48 and {(r["symbol"], r["exchange"], r["interval"]) for r in rows} == {("ETHUSDT", "BINANCEUSDM", "1h")}
 
 
 def test_bad_requests_exit_non_zero_with_one_line(cli: Cli, sim: BinanceSimulator, tmp_path: Path):

@@ -18,7 +18,14 @@ def test_ticks_for_two_spellings_until_the_duration_ends(cli: Cli, sim: BinanceS
     assert not (cli.workdir / "xdg-cache").exists()  # ticks never open the history cache
 
 
+def test_usdm_ticks_go_on_when_one_symbol_is_unknown(cli: Cli, sim: BinanceSimulator):
+    result = cli.run("ticks", "BTCUSDT", "NOPEUSDT", "--usdm", "--duration", "1", "--base-url", sim.base_url)
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"^tick     BTCUSDT\.BINANCEUSDM +last \d", result.stdout, re.M)
+    assert "log      BINANCE_USDM  Subscribe NOPEUSDT.BINANCEUSDM: unknown symbol" in result.stdout
+
+
 def test_only_unknown_symbols_is_an_error(cli: Cli, sim: BinanceSimulator):
-    result = cli.run("ticks", "NOPEUSDT", "--usdm", "--duration", "5", "--base-url", sim.base_url)
+    result = cli.run("ticks", "NOPEUSDT", "--duration", "5", "--base-url", sim.base_url)
     assert result.returncode == 1
-    assert result.stderr.strip().startswith("error: no BINANCE_USDM symbol among NOPEUSDT is known")
+    assert result.stderr.strip().startswith("error: no BINANCE symbol among NOPEUSDT is known")

@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 import pytest
 from pydantic import SecretStr
 
-from foxtrot_binance.cli_check import _key_cannot_trade, key_rows, mask
+from foxtrot_binance.cli_check import _key_cannot_trade, clock_text, key_rows, mask
 from foxtrot_binance.cli_demo import order_volume
 from foxtrot_binance.cli_history import parse_when
 from foxtrot_binance.cli_session import AdapterUnavailable, CliError, Session, explain_refusal
@@ -36,6 +36,12 @@ def test_key_restrictions_warn_about_withdrawals_and_refuse_a_key_that_cannot_tr
     assert _key_cannot_trade(live, usdm=False) and not _key_cannot_trade(live, usdm=True)
     assert not _key_cannot_trade(None, usdm=False) and not _key_cannot_trade({"_error": "x"}, usdm=False)
     assert dict(key_rows(None))["API key restrictions"].startswith("not published")
+
+
+def test_a_clock_a_second_off_is_flagged():
+    assert "warning" not in clock_text(-120, 5000) and clock_text(-120, 5000).startswith("-120 ms")
+    assert "sync it with NTP" in clock_text(2500, 5000)
+    assert clock_text(None, 5000) == "unknown"
 
 
 @pytest.mark.parametrize(("text", "expected"), [
