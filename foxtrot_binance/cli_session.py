@@ -4,7 +4,8 @@ The commands drive the adapters exactly as a foxtrot host does (``load_adapters(
 ``EventEngine``, ``connect(setting)`` and events), so what the CLI shows is what a host will
 see. The adapter's connect is non-blocking and reports its outcome only as EVENT_LOG lines;
 ``Session.wait_connected`` turns those lines into one answer a command can act on, without
-sleeping: it waits on a condition that every incoming log line notifies.
+sleeping: it waits on a condition that every incoming event notifies. (The line texts are
+the coupling; the CLI tests run against the real adapter, so a reworded line fails there.)
 """
 
 from __future__ import annotations
