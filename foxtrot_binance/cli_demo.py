@@ -33,7 +33,7 @@ from foxtrot_hooks import (
     load_adapters,
 )
 
-from foxtrot_binance.cli_display import Board
+from foxtrot_binance.cli_display import Board, write_line
 from foxtrot_binance.cli_session import (
     NO_HISTORY,
     AdapterUnavailable,
@@ -93,7 +93,7 @@ def run_demo(options: DemoOptions, console: Console) -> int:
         )
         setting = _start_exchange(options, stack, board)
         adapters = load_adapters()
-        board.note("demo     adapters found by foxtrot_hooks.load_adapters(): " + ", ".join(sorted(adapters)))
+        board.note("demo     adapters found by foxtrot_hooks.load_adapters(): " + (", ".join(sorted(adapters)) or "none"))
         session = stack.enter_context(Session())
         contracts = _Contracts()
         session.listen(contracts.handle)
@@ -102,23 +102,25 @@ def run_demo(options: DemoOptions, console: Console) -> int:
         connected: list[OpenAdapter] = []
         for name in ("BINANCE", "BINANCE_USDM"):
             info = adapters.get(name)
+            if info is None and name == "BINANCE":
+                raise CliError("the BINANCE adapter was not discovered: is foxtrot-binance installed here, and "
+                               "'binance' absent from FOXTROT_DISABLED_PLUGINS?")
             if info is None:
-                board.note(f"demo     {name} is not installed; skipped")
+                board.note(f"demo     {name} was not discovered; skipped")
                 continue
             opened = _connect(session, board, info, setting, required=name == "BINANCE")
             if opened is not None:
                 connected.append(opened)
         for opened in connected:
-            symbols = options.symbols if options.symbols and opened.name == "BINANCE" else SYMBOLS[opened.name]
+            symbols = _symbols_for(opened, options)
             board.depth_symbol = board.depth_symbol or f"{symbols[0]}.{opened.exchange.value}"
             for symbol in symbols:
                 opened.adapter.subscribe(SubscribeRequest(symbol, opened.exchange))
             board.note(f"demo     {opened.name}: subscribed {', '.join(symbols)}")
 
         for opened in connected:
-            symbols = options.symbols if options.symbols and opened.name == "BINANCE" else SYMBOLS[opened.name]
             try:
-                _trade(session, board, contracts, opened, symbols[0])
+                _trade(session, board, contracts, opened, _symbols_for(opened, options)[0])
             except CliError as exc:
                 if opened.name == "BINANCE":
                     raise
@@ -129,9 +131,15 @@ def run_demo(options: DemoOptions, console: Console) -> int:
             board.note(f"demo     watching the market for {left:.0f} s more (Ctrl-C stops)")
             pause(left)
         summary = _summary(board, time.monotonic() - started)
-    # printed after the Live board stopped, so it stays on screen
-    print(summary, flush=True)
+    write_line(summary)  # after the Live board stopped, so it stays on screen
     return 0
+
+
+def _symbols_for(opened: OpenAdapter, options: DemoOptions) -> list[str]:
+    """--symbols names spot pairs; the perpetuals keep their defaults."""
+    if options.symbols and opened.name == "BINANCE":
+        return options.symbols
+    return list(SYMBOLS[opened.name])
 
 
 def _start_exchange(options: DemoOptions, stack: ExitStack, board: Board) -> dict[str, object]:
