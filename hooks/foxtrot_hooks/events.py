@@ -14,7 +14,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from queue import Empty, Queue
+from queue import Empty, SimpleQueue
 from typing import Any
 
 EVENT_TICK = "eTick."
@@ -50,7 +50,9 @@ class EventEngine:
 
     def __init__(self, interval: float = 1) -> None:
         self._interval = interval
-        self._queue: Queue[Any] = Queue()
+        # SimpleQueue: a C queue without Queue's task accounting, several times cheaper per
+        # event; on a busy market-data feed the hand-over is the hot path
+        self._queue: SimpleQueue[Any] = SimpleQueue()
         self._lock = threading.Lock()
         self._active = False
         self._worker: threading.Thread | None = None
