@@ -13,7 +13,7 @@ import asyncio
 import concurrent.futures
 import random
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from foxtrot_binance.account_manager import AccountManager
@@ -88,6 +88,9 @@ class BinanceApiClient:
         self.orders.reference_price = self._reference_price
         if self.kind is MarketKind.USDM:
             self.orders.before_first_order = self._configure_symbol
+            # Binance sends no ACCOUNT_UPDATE when an order ends without a fill (cancel,
+            # expiry): without a refresh the margin it held would look frozen forever
+            self.orders.on_finished = self.accounts.on_account_update
         self.io.start()
         self.schedule(self._run())
 
@@ -161,14 +164,22 @@ class BinanceApiClient:
             self.kind.value, on_message, self.settings, adapter_name=self.adapter.adapter_name, on_state=self._on_stream_state
         )
 
-    def query_history(self, req: HistoryRequest) -> list[BarData]:
-        """Blocking: closed bars for ``req`` from the cache and Binance, within history_timeout."""
-        if not self.ready.is_set() or self._closed or self.history is None or self.settings is None:
+    def query_history(self, req: HistoryRequest, on_progress: Callable[[int, int], None] | None = None) -> list[BarData]:
+        """Blocking: closed bars for ``req`` from the cache and Binance, within history_timeout.
+
+        ``on_progress(done, total)`` is called on the I/O thread as bars arrive."""
+        if not self.ready.is_set() or self._closed or self.settings is None:
             raise RuntimeError(f"{self.adapter.adapter_name}: query_history needs a connected adapter")
         instrument = self.contracts.resolve(req.symbol) if req.exchange is self.kind.exchange else None
         if instrument is None:
             raise ValueError(f"{self.adapter.adapter_name}: unknown symbol {req.vt_symbol}")
-        return self.run_blocking(self.history.query(req, instrument.id), self.settings.history_timeout)
+        with self._state_lock:
+            if self.history is None:
+                self.history = HistoricalDataManager(
+                    self.kind, self.adapter.adapter_name, self._fetch_klines, self._open_bar_cache(self.settings), self._now_ms
+                )
+            history = self.history
+        return self.run_blocking(history.query(req, instrument.id, on_progress=on_progress), self.settings.history_timeout)
 
     # -- I/O loop -----------------------------------------------------------------------
     async def _tracked(self, coro: Coroutine[Any, Any, Any]) -> Any:
@@ -217,9 +228,7 @@ class BinanceApiClient:
             self.exchange.streaming = {**getattr(self.exchange, "streaming", {}), "keepAlive": int(settings.stale_after * 500)}
             self.clock = ClockSync(self.exchange)
             self.rest = RestGateway(self.exchange, self.gate, self.clock, settings.retry, self.log)
-            self.history = HistoricalDataManager(
-                self.kind, self.adapter.adapter_name, self._fetch_klines, self._open_bar_cache(settings), self._now_ms
-            )
+            self.history = None  # built on the first query_history: no cache file for sessions that never ask
         assert self.rest is not None and self.clock is not None
         await self.gate.acquire(1)  # type: ignore[union-attr]
         offset = await self.clock.sync()

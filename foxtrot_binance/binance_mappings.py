@@ -193,6 +193,9 @@ def classify_error(exc: BaseException) -> BinanceFailure:
 
 def _short(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
+    cause = exc.__cause__
+    if cause is not None and str(cause).strip():  # "connection refused" is what the trader needs
+        text = f"{text}: {type(cause).__name__}: {str(cause).strip()}"
     return text if len(text) <= 300 else text[:297] + "..."
 
 

@@ -96,13 +96,11 @@ def _download(opened: OpenAdapter, req: HistoryRequest, timeout: float, on_progr
     adapter: Any = opened.adapter
     client = getattr(adapter, "client", None)
     try:
-        if client is None or getattr(client, "history", None) is None:
+        if client is None:
             return list(adapter.query_history(req))
-        instrument = client.contracts.resolve(req.symbol)
-        if instrument is None:
+        if client.contracts.resolve(req.symbol) is None:
             raise CliError(f"unknown symbol {req.symbol} for {opened.name}")
-        query = client.history.query(req, instrument.id, on_progress=on_progress)
-        return list(client.run_blocking(query, timeout))
+        return list(client.query_history(req, on_progress=on_progress))
     except CliError:
         raise
     except TimeoutError:

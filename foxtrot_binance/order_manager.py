@@ -117,6 +117,7 @@ class OrderManager:
         self.reference_price: Callable[[Instrument], float | None] = lambda instrument: None
         self.hedge_mode: bool = False  # USDⓈ-M position mode, read at connect
         self.before_first_order: Callable[[Instrument], Any] | None = None  # per-symbol defaults (leverage ...)
+        self.on_finished: Callable[[], None] | None = None  # an order reached a terminal state (loop)
 
     # -- host side (any thread) -------------------------------------------------------
     def send_order(self, req: OrderRequest) -> str:
@@ -475,6 +476,8 @@ class OrderManager:
         order.extra = extra or None
         tracked.order = order
         self._on_order(order)
+        if status in TERMINAL_STATUSES and self.on_finished is not None:
+            self.on_finished()
 
     def _adopt(self, client_id: str, data: dict[str, Any], info: dict[str, Any]) -> _Tracked | None:
         """Start tracking an order this adapter did not place (another session, the web UI)."""

@@ -15,4 +15,5 @@ def clean_binance_env(monkeypatch: pytest.MonkeyPatch, tmp_path) -> Iterator[Non
         if name.startswith("FOXTROT_BINANCE_") or name == "FOXTROT_DISABLED_PLUGINS":
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))  # no bar cache files in ~/.cache
     yield

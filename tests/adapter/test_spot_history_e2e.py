@@ -26,15 +26,16 @@ def connected(tmp_path, clean_binance_env):
 
 
 def count_fetches(adapter: BinanceSpotAdapter) -> list[tuple]:
-    history = adapter.client.history
+    """Count kline page requests; must run before the first query builds the history manager."""
+    client = adapter.client
     calls: list[tuple] = []
-    original = history._fetch
+    original = client._fetch_klines
 
     async def counting(*args):
         calls.append(args)
         return await original(*args)
 
-    history._fetch = counting
+    client._fetch_klines = counting
     return calls
 
 
