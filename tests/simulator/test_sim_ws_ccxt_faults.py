@@ -136,3 +136,43 @@ def test_listen_key_expiry_closes_private_stream(sim: BinanceSimulator) -> None:
         assert (await again)[-1]["status"] == "open"
 
     run(sim, scenario)
+
+
+@pytest.mark.parametrize("symbol", ["BTC/USDT", "BTC/USDT:USDT"])
+def test_a_skipped_depth_update_id_is_a_checksum_error_in_ccxt(symbol: str) -> None:
+    """faults.skip_depth_update consumes an id without publishing it: ccxt's order book sees
+    the gap in U/u (spot) or pu (futures), raises ChecksumError and drops the book, as on a
+    real desync; the next watch_order_book resubscribes and resyncs."""
+    from ws_support import WAIT, market_kind
+
+    kind = market_kind(symbol)
+    with BinanceSimulator(tick_interval=None) as sim:
+
+        async def main() -> None:
+            exchange = pro_client(sim, kind)
+            loop = asyncio.get_running_loop()
+            try:
+                await exchange.load_markets()
+                pending = asyncio.ensure_future(exchange.watch_order_book(symbol))
+                await fed(sim, kind, "btcusdt@depth@100ms")
+                await move(sim, kind, "1.0002")
+                await asyncio.wait_for(pending, 15)  # in sync first
+                watching = asyncio.ensure_future(exchange.watch_order_book(symbol))
+                sim.faults.skip_depth_update("BTCUSDT")
+                deadline = loop.time() + WAIT
+                step = 0
+                while symbol in exchange.orderbooks:  # ccxt deletes the book when it sees the gap
+                    assert loop.time() < deadline, "ccxt never noticed the gap"
+                    step += 1
+                    await move(sim, kind, "1.0001" if step % 2 else "0.9999")
+                with pytest.raises(ccxt.ChecksumError):
+                    await asyncio.wait_for(watching, 15)
+                again = asyncio.ensure_future(exchange.watch_order_book(symbol))  # resubscribes, new snapshot
+                await fed(sim, kind, "btcusdt@depth@100ms")
+                await move(sim, kind, "1.0003")
+                book = await asyncio.wait_for(again, 15)
+                assert book["bids"] and book["asks"]
+            finally:
+                await exchange.close()
+
+        asyncio.run(main())
