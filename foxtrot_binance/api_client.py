@@ -234,6 +234,8 @@ class BinanceApiClient:
         offset = await self.clock.sync()
         await self.rest.call("load_markets", weight=20)
         contracts = self.contracts.load(self.exchange.markets)
+        if self.kind is MarketKind.USDM and settings.has_credentials:
+            await self._add_max_leverage()
         for contract in contracts:
             self.adapter.on_contract(contract)
         self.orders.rest = self.rest
@@ -303,6 +305,23 @@ class BinanceApiClient:
         return self._bar_cache
 
     # -- USDⓈ-M controls (loop) --------------------------------------------------------
+    async def _add_max_leverage(self) -> None:
+        """Max leverage per contract from the leverage brackets (a signed call: keys only),
+        written into ``extra`` before the contracts are first emitted."""
+        import ccxt
+
+        assert self.rest is not None
+        try:
+            brackets = await self.rest.call("fapiPrivateGetLeverageBracket", weight=1)
+        except ccxt.BaseError as exc:
+            self.log.warning("leverage brackets unavailable: {}", classify_error(exc).reason)
+            return
+        for entry in brackets if isinstance(brackets, list) else []:
+            instrument = self.contracts.by_id(str(entry.get("symbol", "")))
+            levels = [int(b.get("initialLeverage", 0)) for b in entry.get("brackets", []) if isinstance(b, dict)]
+            if instrument is not None and levels:
+                instrument.contract.extra = {**(instrument.contract.extra or {}), "max_leverage": max(levels)}
+
     async def _read_position_mode(self, settings: BinanceSettings) -> None:
         assert self.rest is not None
         mode = await self.rest.call("fetch_position_mode", None, {"type": "swap"}, weight=30)

@@ -318,3 +318,28 @@ def test_reconciliation_adopts_outside_futures_orders_and_never_spot_ones(usdm: 
     adopted = usdm.wait_status("BINANCE_USDM.web-futures-1", Status.NOTTRADED)
     assert adopted.exchange is USDM and adopted.direction is Direction.LONG
     assert not usdm.orders("BINANCE_USDM.web-spot-1")
+
+
+def test_usdm_contracts_carry_max_leverage(usdm: UsdmHarness):
+    btc = [c for c in usdm.engine.of_type("eContract.") if c.symbol == "BTCUSDT"][0]
+    assert btc.extra["max_leverage"] == 125 and btc.extra["min_notional"] == 100
+
+
+def test_usdm_stalled_market_stream_is_replaced_by_the_watchdog(clean_binance_env):
+    from foxtrot_hooks import SubscribeRequest
+
+    with BinanceSimulator(seed=5, tick_interval=0.02) as walking:
+        engine = RecordingEngine()
+        adapter = BinanceUsdmAdapter(engine, "BINANCE_USDM")
+        h = UsdmHarness(walking, engine, adapter)
+        adapter.subscribe(SubscribeRequest("BTCUSDT", USDM))
+        adapter.connect({"Base URL": walking.base_url, "Reconnect Delay": 0.05, "stale_after": 0.6})
+        try:
+            h.wait(lambda e: e.type == "eTick.BTCUSDT.BINANCEUSDM")
+            walking.faults.stall_streams(30, "market")
+            h.wait_log("reconnecting")
+            walking.faults.clear()
+            seen = len(engine.events)
+            h.wait(lambda e: e.type == "eTick.BTCUSDT.BINANCEUSDM" and engine.events.index(e) >= seen)
+        finally:
+            adapter.close()
