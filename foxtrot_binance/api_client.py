@@ -96,6 +96,11 @@ class BinanceApiClient:
 
     def close(self) -> None:
         """Stop streams, close ccxt's sessions on their own loop, join the thread. Idempotent."""
+        if self.io.in_loop_thread():
+            # called from an event handler running on the I/O loop: the loop cannot stop
+            # itself and wait, so a helper thread does it
+            threading.Thread(target=self.close, name=f"{self.adapter.adapter_name}-close", daemon=True).start()
+            return
         with self._state_lock:
             if self._closed:
                 return
@@ -109,9 +114,19 @@ class BinanceApiClient:
             self._bar_cache.close()  # after the loop stopped: no download can still be writing
 
     def schedule(self, coro: Coroutine[Any, Any, Any]) -> concurrent.futures.Future[Any]:
-        """Run ``coro`` on the I/O loop; failures are logged, never lost silently."""
-        future = self.io.submit(self._tracked(coro))
-        return future
+        """Run ``coro`` on the I/O loop; failures are logged, never lost silently.
+
+        After close() nothing runs: the coroutine is discarded and the future fails."""
+        wrapped = self._tracked(coro)
+        try:
+            return self.io.submit(wrapped)
+        except RuntimeError as exc:  # the loop is closed or not running
+            wrapped.close()
+            coro.close()
+            self.log.warning("{}: not running, work discarded ({})", self.adapter.adapter_name, exc)
+            failed: concurrent.futures.Future[Any] = concurrent.futures.Future()
+            failed.set_exception(RuntimeError(f"{self.adapter.adapter_name} is closed"))
+            return failed
 
     def run_blocking(self, coro: Coroutine[Any, Any, Any], timeout: float) -> Any:
         """For the one blocking call (history): wait for ``coro`` on the loop."""
@@ -232,6 +247,8 @@ class BinanceApiClient:
         assert self.rest is not None and self.clock is not None
         await self.gate.acquire(1)  # type: ignore[union-attr]
         offset = await self.clock.sync()
+        if self.user_stream is None:  # the first connect starts the session, on Binance's clock
+            self.orders.start_session(self.clock.now_ms())
         await self.rest.call("load_markets", weight=20)
         contracts = self.contracts.load(self.exchange.markets)
         if self.kind is MarketKind.USDM and settings.has_credentials:

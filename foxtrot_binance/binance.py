@@ -22,7 +22,7 @@ from foxtrot_hooks import (
     SubscribeRequest,
 )
 
-from foxtrot_binance.logs import get_logger
+from foxtrot_binance.logs import get_logger, redact
 from foxtrot_binance.market_kind import MarketKind
 
 _LEVEL_NAMES = {10: "DEBUG", 20: "INFO", 30: "WARNING", 40: "ERROR", 50: "CRITICAL"}
@@ -45,6 +45,7 @@ class _BinanceAdapterBase(BaseAdapter):
 
     def write_log(self, msg: str, level: int = INFO) -> None:
         """What the trader sees (EVENT_LOG) also goes to loguru, bound and redacted."""
+        msg = redact(msg)  # ccxt error texts can carry a signed URL
         get_logger(self.adapter_name).opt(depth=1).log(_LEVEL_NAMES.get(level, "INFO"), "{}", msg)
         super().write_log(msg, level)
 

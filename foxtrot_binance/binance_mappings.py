@@ -196,6 +196,9 @@ def _short(exc: BaseException) -> str:
     cause = exc.__cause__
     if cause is not None and str(cause).strip():  # "connection refused" is what the trader needs
         text = f"{text}: {type(cause).__name__}: {str(cause).strip()}"
+    from foxtrot_binance.logs import redact  # network errors quote the signed URL
+
+    text = redact(text)
     return text if len(text) <= 300 else text[:297] + "..."
 
 

@@ -57,6 +57,10 @@ UNKNOWN_OUTCOME_CHECKS = (0.2, 0.5, 1.0, 2.0, 4.0)
 ORDER_MAX_WAIT_S = 2.0
 """An order waits at most this long for request-weight budget; longer means REJECTED, unsent."""
 MAX_REMEMBERED_TRADES = 200_000
+TRADE_PAGE = 1000
+"""myTrades/userTrades page size; reconciliation pages on with fromId until a short page."""
+MAX_TRADE_WINDOW_MS = 23 * 3_600_000
+"""Binance serves at most 24 h of trades from a startTime alone."""
 
 
 @dataclass
@@ -66,7 +70,8 @@ class _Tracked:
     exchange_id: str | None = None
     in_flight: bool = False  # the submission has not been answered yet
     algo: bool = False  # a USDⓈ-M conditional order on the algo endpoint
-    provisional_reject: bool = False  # REJECTED because Binance had no trace after an unknown outcome
+    provisional_reject: bool = False  # REJECTED because Binance said twice it had no such order
+    cancel_requested: bool = False  # cancel asked while the submission was still unanswered
     trade_volume: float = 0.0  # sum of the fills emitted for this order
 
 
@@ -107,9 +112,11 @@ class OrderManager:
         self.ids = ClientOrderIdFactory()
         self._lock = threading.Lock()
         self._tracked: dict[str, _Tracked] = {}
-        self._by_exchange_id: dict[str, str] = {}
+        self._by_exchange_id: dict[str, str] = {}  # "SYMBOL:orderId" (ids are per symbol) -> client id
         self._seen_trades = _SeenTrades()
         self._last_trade_ms: dict[str, int] = {}
+        self._trade_cursor: dict[str, int] = {}  # next trade id reconciliation reads, per symbol
+        self._session_start_ms = int(datetime.now(timezone.utc).timestamp() * 1000)
         # wired by the coordinator at connect
         self.rest: Any = None
         self.schedule: Callable[[Any], Any] | None = None  # run a coroutine on the I/O loop
@@ -118,6 +125,11 @@ class OrderManager:
         self.hedge_mode: bool = False  # USDⓈ-M position mode, read at connect
         self.before_first_order: Callable[[Instrument], Any] | None = None  # per-symbol defaults (leverage ...)
         self.on_finished: Callable[[], None] | None = None  # an order reached a terminal state (loop)
+
+    def start_session(self, exchange_now_ms: int) -> None:
+        """Called at connect, on Binance's clock: fills stamped earlier belong to past sessions
+        and are not replayed as new (except those of orders still open)."""
+        self._session_start_ms = exchange_now_ms
 
     # -- host side (any thread) -------------------------------------------------------
     def send_order(self, req: OrderRequest) -> str:
@@ -157,7 +169,7 @@ class OrderManager:
         if tracked is None:
             self._write_log(f"Cancel {self.adapter_name}.{req.orderid}: no such order is known to this adapter")
             return
-        if tracked.order.status in TERMINAL_STATUSES:
+        if tracked.order.status in TERMINAL_STATUSES and not tracked.provisional_reject:
             self._write_log(
                 f"Cancel {tracked.order.vt_orderid}: the order is already {tracked.order.status.value}, nothing to cancel"
             )
@@ -301,9 +313,18 @@ class OrderManager:
                 tracked = self._tracked.get(client_id)
                 if tracked is not None:
                     tracked.in_flight = False
-        self.apply_order(result)
+        self.apply_order(result, fallback_client_id=client_id)
         for trade in result.get("trades") or []:
             self.apply_trade(trade, fallback_client_id=client_id)
+        await self._cancel_if_requested(client_id)
+
+    async def _cancel_if_requested(self, client_id: str) -> None:
+        """A cancel asked while the submission was unanswered is sent once the order is known."""
+        with self._lock:
+            tracked = self._tracked.get(client_id)
+        if tracked is not None and tracked.cancel_requested and tracked.order.status not in TERMINAL_STATUSES:
+            tracked.cancel_requested = False
+            await self._cancel(client_id)
 
     async def _settle_unknown(self, client_id: str, reason: str) -> None:
         """The submission may or may not have reached Binance: ask by client id, never resend."""
@@ -313,12 +334,15 @@ class OrderManager:
             tracked = self._tracked.get(client_id)
         if tracked is None:
             return
+        tracked.in_flight = False  # answered, if only with an error: a cancel may now follow the settling
         self._write_log(
             f"Order {tracked.order.vt_orderid}: submission outcome unknown ({reason}); "
             "checking Binance by client order id before anything else"
         )
+        not_found = 0
         for delay in UNKNOWN_OUTCOME_CHECKS:
             if tracked.order.status is not Status.SUBMITTING:
+                await self._cancel_if_requested(client_id)
                 return  # the user stream already told us
             try:
                 found = await self.rest.call(
@@ -328,24 +352,30 @@ class OrderManager:
                 await asyncio.sleep(delay)
                 continue
             except ccxt.OrderNotFound:
+                not_found += 1  # a definite answer: Binance has no such order (yet)
                 await asyncio.sleep(delay)
                 continue
-            except ccxt.BaseError as exc:
-                failure = classify_error(exc)
-                if failure.outcome is Outcome.UNKNOWN:
-                    await asyncio.sleep(delay)
-                    continue
-                self._log.warning("order {}: status query failed: {}", client_id, failure.reason)
+            except ccxt.BaseError as exc:  # no answer: proves nothing either way
+                self._log.warning("order {}: status query failed: {}", client_id, classify_error(exc).reason)
                 await asyncio.sleep(delay)
                 continue
-            self.apply_order(found)
+            self.apply_order(found, fallback_client_id=client_id)
             self._write_log(f"Order {tracked.order.vt_orderid}: found at Binance after the unknown outcome; tracking it")
+            await self._cancel_if_requested(client_id)
             return
-        if tracked.order.status is Status.SUBMITTING:
+        if tracked.order.status is not Status.SUBMITTING:
+            return
+        if not_found >= 2:
             tracked.provisional_reject = True
             self._finish_rejected(
                 client_id,
-                f"submission failed ({reason}) and Binance has no order with client id {client_id}",
+                f"submission failed ({reason}) and Binance answered {not_found} times that it has no order "
+                f"with client id {client_id}",
+            )
+        else:
+            self._write_log(
+                f"Order {tracked.order.vt_orderid}: outcome still unknown, Binance could not be asked ({reason}); "
+                "it stays SUBMITTING and is checked again at every reconciliation. Do not resend it."
             )
 
     def _finish_rejected(self, client_id: str, reason: str) -> None:
@@ -366,6 +396,12 @@ class OrderManager:
         with self._lock:
             tracked = self._tracked.get(client_id)
         if tracked is None:
+            return
+        if tracked.in_flight or (tracked.order.status is Status.SUBMITTING and not tracked.provisional_reject):
+            # Binance may not have the order yet: a cancel now could say "unknown order" and
+            # be lost while the order then rests; send it once the submission is settled
+            tracked.cancel_requested = True
+            self._write_log(f"Cancel {tracked.order.vt_orderid}: will be sent as soon as the submission is answered")
             return
         try:
             result = await self.rest.call(
@@ -406,7 +442,8 @@ class OrderManager:
         except ccxt.BaseError as exc:
             self._log.warning("order {}: refresh failed: {}", client_id, classify_error(exc).reason)
             return
-        self.apply_order(found)
+        self.apply_order(found, fallback_client_id=client_id)
+        await self._cancel_if_requested(client_id)
 
     # -- applying what Binance says (loop) ----------------------------------------------
     def apply_order(self, data: dict[str, Any], fallback_client_id: str | None = None) -> None:
@@ -415,14 +452,19 @@ class OrderManager:
         if isinstance(info.get("o"), dict):  # futures ORDER_TRADE_UPDATE
             info = info["o"]
         algo = _is_algo_update(info)
-        client_id = data.get("clientOrderId") or info.get("C") or info.get("c") or fallback_client_id
+        # a spot cancel reply's clientOrderId is the cancel request's own id; ours is origClientOrderId
+        client_id = (
+            info.get("origClientOrderId") or info.get("C") or data.get("clientOrderId") or info.get("c") or fallback_client_id
+        )
+        symbol_id = self._symbol_id(data, info)
         raw_id = data["id"] if data.get("id") is not None else None
-        exchange_id = None if raw_id is None else (f"algo:{raw_id}" if algo else str(raw_id))
+        exchange_id = None if raw_id is None or symbol_id is None else _key(symbol_id, raw_id, algo)
         with self._lock:
-            # an id we already mapped wins: the order a conditional order triggered belongs
-            # to that conditional order, whatever client id Binance gave it
             mapped = self._by_exchange_id.get(exchange_id) if exchange_id is not None else None
-        client_id = mapped or client_id
+        # an id we already mapped wins (the order a conditional order triggered belongs to it),
+        # but never over a client id this adapter minted itself
+        if mapped and not (client_id and self.ids.is_ours(client_id) and client_id != mapped):
+            client_id = mapped
         if not client_id:
             self._log.warning("order update without a client id ignored: {}", exchange_id)
             return
@@ -430,11 +472,13 @@ class OrderManager:
         filled = as_float(data.get("filled"))
         if algo:
             actual = info.get("ai") or info.get("actualOrderId")
-            if actual:
+            if actual and symbol_id is not None:
                 with self._lock:
-                    self._by_exchange_id[str(actual)] = client_id
+                    self._by_exchange_id[_key(symbol_id, actual, False)] = client_id
             if (raw_status or "").upper() in {"TRIGGERING", "TRIGGERED", "FINISHED"}:
                 # from here on the triggered order's own updates tell the truth (fills included)
+                if actual:
+                    self._follow_triggered(client_id, str(actual))
                 return
         try:
             status = status_from_binance(raw_status, filled) if raw_status else _status_from_ccxt(data, filled)
@@ -443,7 +487,7 @@ class OrderManager:
             return
         with self._lock:
             tracked = self._tracked.get(client_id)
-            if exchange_id is not None:
+            if exchange_id is not None and not mapped:
                 self._by_exchange_id[exchange_id] = client_id
         if tracked is None:
             tracked = self._adopt(client_id, data, info)
@@ -466,7 +510,7 @@ class OrderManager:
         order.datetime = _utc(timestamp) if timestamp else datetime.now(timezone.utc)
         average = as_float(data.get("average"))
         extra = {k: v for k, v in (current.extra or {}).items() if k != "reason"}
-        extra.update({"exchange_order_id": exchange_id} if exchange_id else {})
+        extra.update({"exchange_order_id": str(raw_id)} if raw_id is not None else {})
         if average:
             extra["average_price"] = average
         if status is Status.CANCELLED and raw_status and raw_status.upper().startswith("EXPIRED"):
@@ -478,6 +522,33 @@ class OrderManager:
         self._on_order(order)
         if status in TERMINAL_STATUSES and self.on_finished is not None:
             self.on_finished()
+
+    def _symbol_id(self, data: dict[str, Any], info: dict[str, Any]) -> str | None:
+        raw = info.get("symbol") or info.get("s")
+        if isinstance(raw, str) and raw:
+            return raw.upper()
+        instrument = self.contracts.resolve(data.get("symbol") or "")
+        return instrument.id if instrument else None
+
+    def _follow_triggered(self, client_id: str, actual_id: str) -> None:
+        """A conditional order triggered: read the order it became, so its fills and final
+        state are known even when the stream missed them."""
+        with self._lock:
+            tracked = self._tracked.get(client_id)
+        if tracked is None or tracked.order.status in TERMINAL_STATUSES or self.rest is None:
+            return
+
+        async def follow() -> None:
+            import ccxt
+
+            try:
+                found = await self.rest.call("fetch_order", actual_id, tracked.instrument.ccxt_symbol, weight=1)
+            except ccxt.BaseError as exc:
+                self._log.warning("order {}: triggered order {} unreadable: {}", client_id, actual_id, exc)
+                return
+            self.apply_order(found, fallback_client_id=client_id)
+
+        asyncio.get_running_loop().create_task(follow())
 
     def _adopt(self, client_id: str, data: dict[str, Any], info: dict[str, Any]) -> _Tracked | None:
         """Start tracking an order this adapter did not place (another session, the web UI)."""
@@ -520,8 +591,9 @@ class OrderManager:
         exchange_order_id = str(data["order"]) if data.get("order") is not None else None
         client_id = info.get("c") if isinstance(info.get("c"), str) and info.get("x", "TRADE") == "TRADE" else None
         with self._lock:
-            if exchange_order_id is not None and exchange_order_id in self._by_exchange_id:
-                client_id = self._by_exchange_id[exchange_order_id]
+            mapped = self._by_exchange_id.get(_key(instrument.id, exchange_order_id, False)) if exchange_order_id else None
+            if mapped is not None:
+                client_id = mapped
             client_id = client_id or fallback_client_id or exchange_order_id
             if not self._seen_trades.add(key):
                 return
@@ -555,15 +627,21 @@ class OrderManager:
 
     def apply_orders(self, orders: Iterable[dict[str, Any]]) -> None:
         for data in orders:
-            self.apply_order(data)
+            try:
+                self.apply_order(data)
+            except Exception:  # one bad item (or a failing host handler) must not drop the rest
+                self._log.exception("applying an order update failed")
 
     def apply_trades(self, trades: Iterable[dict[str, Any]]) -> None:
         for data in sorted(trades, key=lambda t: t.get("timestamp") or 0):
-            self.apply_trade(data)
+            try:
+                self.apply_trade(data)
+            except Exception:
+                self._log.exception("applying a trade failed")
 
     # -- reconciliation (loop) ---------------------------------------------------------
     async def reconcile(self) -> None:
-        """Bring every tracked order and every fill up to date from REST.
+        """Bring every tracked order and every fill of this session up to date from REST.
 
         Called after connect and after every user-stream (re)connect, once the stream is
         live again, so anything that happened while it was down is recovered."""
@@ -584,25 +662,68 @@ class OrderManager:
             stale = [
                 cid
                 for cid, t in self._tracked.items()
-                if t.order.status not in TERMINAL_STATUSES and cid not in open_ids and not t.in_flight
+                if (t.order.status not in TERMINAL_STATUSES or t.provisional_reject)
+                and cid not in open_ids
+                and not t.in_flight
             ]
             symbols = {t.instrument.id for t in self._tracked.values()}
-        symbols |= {self.contracts.resolve(o.get("symbol") or "").id for o in open_orders if self.contracts.resolve(o.get("symbol") or "")}
+        for data in open_orders:
+            instrument = self.contracts.resolve(data.get("symbol") or "")
+            if instrument is not None:
+                symbols.add(instrument.id)
         for client_id in stale:
             await self.refresh_order(client_id)
         for symbol_id in sorted(symbols):
             instrument = self.contracts.by_id(symbol_id)
             if instrument is None:
                 continue
-            since = self._last_trade_ms.get(symbol_id)
             try:
-                trades = await self.rest.call(
-                    "fetch_my_trades", instrument.ccxt_symbol, since - 1000 if since else None, 1000, weight=20
-                )
+                await self._reconcile_trades(instrument)
             except ccxt.BaseError as exc:
                 self._log.warning("trade reconciliation for {} failed: {}", symbol_id, classify_error(exc).reason)
-                continue
+        await self._backfill_open_orders(open_orders)
+
+    async def _reconcile_trades(self, instrument: Instrument) -> None:
+        """Every fill of this session on ``instrument``, page by page with fromId.
+
+        The cursor only moves here, never with live trades, so fills missed while the stream
+        was down are read even if newer ones arrived since. Fills from before this session are
+        not replayed (a restart must not look like new trading), except for orders still open:
+        see _backfill_open_orders."""
+        cursor = self._trade_cursor.get(instrument.id)
+        while True:
+            if cursor is None:
+                now_ms = int(datetime.now(timezone.utc).timestamp() * 1000)
+                since = max(self._session_start_ms, now_ms - MAX_TRADE_WINDOW_MS)
+                trades = await self.rest.call("fetch_my_trades", instrument.ccxt_symbol, since, TRADE_PAGE, weight=20)
+            else:
+                trades = await self.rest.call(
+                    "fetch_my_trades", instrument.ccxt_symbol, None, TRADE_PAGE, {"fromId": cursor}, weight=20
+                )
             await self._learn_client_ids(trades, instrument)
+            self.apply_trades(trades)
+            ids = [int(t["id"]) for t in trades if str(t.get("id", "")).isdigit()]
+            if ids:
+                cursor = max(ids) + 1
+                self._trade_cursor[instrument.id] = cursor
+            if len(trades) < TRADE_PAGE or not ids:
+                return
+
+    async def _backfill_open_orders(self, open_orders: list[dict[str, Any]]) -> None:
+        """Fills of orders that were already partly filled before this session and are still
+        open: the trader needs them to account for the order; read them by order id."""
+        for data in open_orders:
+            if not as_float(data.get("filled")) or data.get("id") is None:
+                continue
+            timestamp = data.get("timestamp") or 0
+            if timestamp >= self._session_start_ms:
+                continue  # placed in this session: _reconcile_trades has its fills
+            instrument = self.contracts.resolve(data.get("symbol") or "")
+            if instrument is None or data.get("info", {}).get("algoId") is not None:
+                continue
+            trades = await self.rest.call(
+                "fetch_my_trades", instrument.ccxt_symbol, None, TRADE_PAGE, {"orderId": data["id"]}, weight=20
+            )
             self.apply_trades(trades)
 
     async def _learn_client_ids(self, trades: list[dict[str, Any]], instrument: Instrument) -> None:
@@ -611,13 +732,18 @@ class OrderManager:
 
         unknown = {str(t["order"]) for t in trades if t.get("order") is not None}
         with self._lock:
-            unknown -= set(self._by_exchange_id)
+            unknown = {oid for oid in unknown if _key(instrument.id, oid, False) not in self._by_exchange_id}
         for exchange_id in sorted(unknown):
             try:
                 found = await self.rest.call("fetch_order", exchange_id, instrument.ccxt_symbol, weight=4)
             except ccxt.BaseError:
                 continue
             self.apply_order(found)
+
+
+def _key(symbol_id: str, order_id: Any, algo: bool) -> str:
+    """Binance numbers orders per symbol (and algo orders apart): the id alone is ambiguous."""
+    return f"{symbol_id}:{'algo:' if algo else ''}{order_id}"
 
 
 def _by_client_id(tracked: _Tracked, client_id: str) -> dict[str, Any]:

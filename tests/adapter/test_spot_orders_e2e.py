@@ -170,7 +170,7 @@ def test_failed_submission_that_never_reached_binance_is_rejected_after_checking
     spot.sim.faults.fail_rest(1, "503")
     vt = spot.send(0.01, price)
     rejected = spot.wait_status(vt, Status.REJECTED)
-    assert "Binance has no order with client id" in rejected.extra["reason"]
+    assert "Binance answered 2 times that it has no order with client id" in rejected.extra["reason"]
     assert not [o for o in spot.sim_orders() if o.get("clientOrderId") == vt.split(".", 1)[1]]
 
 
