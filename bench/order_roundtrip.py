@@ -58,7 +58,14 @@ def adapter_run(base_url: str, key: str, secret: str, orders: int) -> list[float
     connected = threading.Event()
     pending: dict[str, float] = {}
     samples: list[float] = []
-    engine.register(EVENT_LOG, lambda e: connected.set() if "User data stream connected" in e.data.msg else None)
+    logs: list[str] = []
+
+    def on_log(event) -> None:
+        logs.append(event.data.msg)
+        if "User data stream connected" in event.data.msg:
+            connected.set()
+
+    engine.register(EVENT_LOG, on_log)
 
     failures: list[str] = []
     cancelled = threading.Event()
@@ -89,7 +96,9 @@ def adapter_run(base_url: str, key: str, secret: str, orders: int) -> list[float
     engine.start()
     adapter.connect({"API Key": key, "Secret": secret, "Base URL": base_url})
     if not connected.wait(30):
-        raise RuntimeError("adapter did not connect")
+        adapter.close()
+        engine.stop()
+        raise RuntimeError("adapter did not connect; its log: " + " | ".join(logs))
     for _ in range(orders):
         resting.clear()
         request = OrderRequest("BTCUSDT", Exchange.BINANCE, Direction.LONG, OrderType.LIMIT, 0.01, 1000)

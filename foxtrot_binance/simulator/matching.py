@@ -82,8 +82,25 @@ class SpotTrade:
 
 @dataclass
 class _Book:
+    """One account's orders. ``open`` and ``by_client`` are indexes so a request costs the same
+    after ten thousand orders as after ten: orders only ever go from open to closed, so
+    ``open`` is pruned lazily wherever the status changed."""
+
     orders: dict[int, SpotOrder] = field(default_factory=dict)
     trades: list[SpotTrade] = field(default_factory=list)
+    open: dict[int, SpotOrder] = field(default_factory=dict)
+    by_client: dict[str, list[SpotOrder]] = field(default_factory=dict)
+
+    def add(self, order: SpotOrder) -> None:
+        self.orders[order.order_id] = order
+        self.open[order.order_id] = order
+        self.by_client.setdefault(order.client_id, []).append(order)
+
+    def still_open(self) -> list[SpotOrder]:
+        closed = [oid for oid, o in self.open.items() if not o.is_open]
+        for oid in closed:
+            del self.open[oid]
+        return list(self.open.values())
 
 
 class SpotEngine:
@@ -118,7 +135,7 @@ class SpotEngine:
         return [o for o in self._book(account).orders.values() if symbol is None or o.inst.symbol == symbol]
 
     def open_orders(self, account: Account, symbol: str | None = None) -> list[SpotOrder]:
-        return [o for o in self.orders(account, symbol) if o.is_open]
+        return [o for o in self._book(account).still_open() if symbol is None or o.inst.symbol == symbol]
 
     def trades(self, account: Account, symbol: str | None = None) -> list[SpotTrade]:
         return [t for t in self._book(account).trades if symbol is None or t.order.inst.symbol == symbol]
@@ -127,7 +144,12 @@ class SpotEngine:
         """By orderId, or by client id (the open order holding it, else the latest that had it)."""
         if order_id is None and client_id is None:
             raise BinanceError(400, -1102, "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!")
-        matches = [o for o in self._book(account).orders.values() if o.inst.symbol == symbol
+        book = self._book(account)
+        if order_id is not None:
+            candidates = [book.orders[order_id]] if order_id in book.orders else []
+        else:
+            candidates = book.by_client.get(client_id or "", [])
+        matches = [o for o in candidates if o.inst.symbol == symbol
                    and (order_id is None or o.order_id == order_id)
                    and (client_id is None or o.client_id == client_id)]
         if not matches:
@@ -175,7 +197,7 @@ class SpotEngine:
         notional = quote_qty if quote_qty is not None else qty * ref_price  # type: ignore[operator]
         if inst.min_notional > ZERO and notional < inst.min_notional:
             raise BinanceError(400, -1013, "Filter failure: NOTIONAL")
-        if any(o.client_id == client_id for o in self.open_orders(account)):
+        if any(o.is_open for o in self._book(account).by_client.get(client_id, ())):
             raise new_order_rejected("Duplicate order sent.")
         if otype == "LIMIT_MAKER":
             best = market.best_ask()[0] if side == "BUY" else market.best_bid()[0]
@@ -192,7 +214,7 @@ class SpotEngine:
                           qty if qty is not None else ZERO, price, stop, quote_qty or ZERO, now, update_time=now)
         if test:
             return order, []
-        self._book(account).orders[order.order_id] = order
+        self._book(account).add(order)
         locks_now = otype not in ("MARKET",) and not (otype in ("STOP_LOSS", "TAKE_PROFIT") and side == "BUY")
         if locks_now:
             bal = account.balance(lock_asset)
@@ -339,8 +361,7 @@ class SpotEngine:
     def on_price(self, market: Market, volume_lots: int | None) -> None:
         """Trigger stops and fill resting orders the last price crossed (price-time priority)."""
         last = market.price
-        candidates = [o for b in self._books.values() for o in b.orders.values()
-                      if o.is_open and o.inst.symbol == market.symbol]
+        candidates = [o for b in self._books.values() for o in b.still_open() if o.inst.symbol == market.symbol]
         for order in sorted((o for o in candidates if not o.working), key=lambda o: o.order_id):
             if self._stop_hit(order.type, order.side, order.stop, last):
                 self._trigger(order, market)
