@@ -30,6 +30,35 @@ class _HasIdAndTime(Protocol):
 O = TypeVar("O", bound=_HasIdAndTime)
 
 
+class _HasTradeFields(Protocol):
+    trade_id: int
+    time: int
+
+    @property
+    def order(self) -> Any: ...
+
+
+T = TypeVar("T", bound=_HasTradeFields)
+
+
+def select_trades(trades: list[T], params: Params) -> list[T]:
+    """myTrades / userTrades selection, the same on both hosts: by orderId, from fromId or a
+    time range, else the most recent ``limit`` (default 500, at most 1000)."""
+    from_id, start, end = params.int("fromId"), params.int("startTime"), params.int("endTime")
+    order_id = params.int("orderId")
+    limit = max(1, min(params.int("limit") or 500, 1000))
+    if order_id is not None:
+        trades = [t for t in trades if t.order.order_id == order_id]
+    if from_id is not None:
+        trades = [t for t in trades if t.trade_id >= from_id]
+    if start is not None:
+        trades = [t for t in trades if t.time >= start]
+    if end is not None:
+        trades = [t for t in trades if t.time <= end]
+    forward = from_id is not None or start is not None
+    return trades[:limit] if forward else trades[-limit:]
+
+
 def select_orders(orders: list[O], params: Params) -> list[O]:
     """allOrders' selection, the same on both hosts: from orderId or a time range, else the
     most recent ``limit`` (default 500, at most 1000)."""

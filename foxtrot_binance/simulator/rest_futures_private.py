@@ -11,7 +11,7 @@ from . import futures_views as fv
 from .context import SimContext
 from .errors import BinanceError
 from .params import Params
-from .rest_common import Call, route, select_orders
+from .rest_common import Call, route, select_orders, select_trades
 
 
 def _json_list(raw: str | None, name: str) -> list[Any]:
@@ -120,23 +120,10 @@ def add_futures_private_routes(app: web.Application, ctx: SimContext) -> None:
 
     def user_trades(call: Call) -> Any:
         inst = eng.instrument(call.params.get("symbol"))
-        trades = eng.trades(call.acct, inst.symbol)
-        from_id, start, end = call.params.int("fromId"), call.params.int("startTime"), call.params.int("endTime")
-        order_id = call.params.int("orderId")
-        limit = max(1, min(call.params.int("limit") or 500, 1000))
+        start, end = call.params.int("startTime"), call.params.int("endTime")
         if start is not None and end is not None and end - start > 7 * 86_400_000:
             raise BinanceError(400, -4166, "The time between startTime and endTime cannot be longer than 7 days.")
-        if order_id is not None:
-            trades = [t for t in trades if t.order.order_id == order_id]
-        if from_id is not None:
-            trades = [t for t in trades if t.trade_id >= from_id]
-        if start is not None:
-            trades = [t for t in trades if t.time >= start]
-        if end is not None:
-            trades = [t for t in trades if t.time <= end]
-        forward = from_id is not None or start is not None
-        trades = trades[:limit] if forward else trades[-limit:]
-        return [fv.trade_view(t) for t in trades]
+        return [fv.trade_view(t) for t in select_trades(eng.trades(call.acct, inst.symbol), call.params)]
 
     def new_algo(call: Call) -> Any:
         call.headers.update(limits.count_order("usdm", call.acct.api_key))

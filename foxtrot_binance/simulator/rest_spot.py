@@ -12,7 +12,7 @@ from .errors import BinanceError
 from .instruments import fmt
 from .spot_views import cancel_view, new_order_view, order_view, trade_view
 from .params import Params
-from .rest_common import Call, route, select_orders
+from .rest_common import Call, route, select_orders, select_trades
 
 
 class _CancelReplaceError(BinanceError):
@@ -130,21 +130,7 @@ def add_spot_routes(app: web.Application, ctx: SimContext) -> None:
 
     def my_trades(call: Call) -> Any:
         inst = engine.instrument(call.params.get("symbol"))
-        trades = engine.trades(call.acct, inst.symbol)
-        from_id, start, end = call.params.int("fromId"), call.params.int("startTime"), call.params.int("endTime")
-        order_id = call.params.int("orderId")
-        limit = max(1, min(call.params.int("limit") or 500, 1000))
-        if order_id is not None:
-            trades = [t for t in trades if t.order.order_id == order_id]
-        if from_id is not None:
-            trades = [t for t in trades if t.trade_id >= from_id]
-        if start is not None:
-            trades = [t for t in trades if t.time >= start]
-        if end is not None:
-            trades = [t for t in trades if t.time <= end]
-        forward = from_id is not None or start is not None
-        trades = trades[:limit] if forward else trades[-limit:]
-        return [trade_view(t) for t in trades]
+        return [trade_view(t) for t in select_trades(engine.trades(call.acct, inst.symbol), call.params)]
 
     def avg_price(call: Call) -> Any:
         m = mk.market_of(ex, "spot", call)
