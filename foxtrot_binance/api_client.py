@@ -236,7 +236,6 @@ class BinanceApiClient:
         assert settings is not None
         guard_ccxt_logging()
         if self.exchange is None:
-            self.clock_offset_ms = 0
             self.gate = WeightGate(DEFAULT_WEIGHT_LIMITS[self.kind.value], settings.rate_limit_buffer, self._now_ms)
             self.exchange = create_exchange(self.kind, settings, self.gate.observe)
             # ping the private stream often enough that a dead socket is noticed within stale_after

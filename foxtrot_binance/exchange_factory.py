@@ -84,7 +84,6 @@ def create_exchange(kind: MarketKind, settings: BinanceSettings, observer: Respo
             "fetchOpenOrders": {"warnWithoutSymbol": False},
             "recvWindow": settings.recv_window,
             "adjustForTimeDifference": False,
-            "warnOnFetchOpenOrdersWithoutSymbol": False,
         },
     }
     if settings.api_key is not None and settings.secret is not None:

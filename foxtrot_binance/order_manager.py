@@ -72,7 +72,6 @@ class _Tracked:
     algo: bool = False  # a USDⓈ-M conditional order on the algo endpoint
     provisional_reject: bool = False  # REJECTED because Binance said twice it had no such order
     cancel_requested: bool = False  # cancel asked while the submission was still unanswered
-    trade_volume: float = 0.0  # sum of the fills emitted for this order
 
 
 @dataclass
@@ -114,7 +113,6 @@ class OrderManager:
         self._tracked: dict[str, _Tracked] = {}
         self._by_exchange_id: dict[str, str] = {}  # "SYMBOL:orderId" (ids are per symbol) -> client id
         self._seen_trades = _SeenTrades()
-        self._last_trade_ms: dict[str, int] = {}
         self._trade_cursor: dict[str, int] = {}  # next trade id reconciliation reads, per symbol
         self._session_start_ms = int(datetime.now(timezone.utc).timestamp() * 1000)
         # wired by the coordinator at connect
@@ -619,10 +617,6 @@ class OrderManager:
             "maker": data.get("takerOrMaker") == "maker",
             "exchange_order_id": exchange_order_id,
         }
-        if timestamp:
-            self._last_trade_ms[instrument.id] = max(self._last_trade_ms.get(instrument.id, 0), int(timestamp))
-        if tracked is not None:
-            tracked.trade_volume += trade.volume
         self._on_trade(trade)
 
     def apply_orders(self, orders: Iterable[dict[str, Any]]) -> None:

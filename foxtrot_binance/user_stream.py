@@ -45,7 +45,6 @@ class UserStream:
         self._write_log = write_log
         self._log = log
         self._rng = random.Random()
-        self.live = asyncio.Event()
         self.connections = 0  # how many times the stream went live (tests and diagnostics)
 
     async def run(self) -> None:
@@ -70,7 +69,6 @@ class UserStream:
                 await self._until_live(watchers)
                 await self._reconcile_while_watching(watchers)
                 self.connections += 1
-                self.live.set()
                 self._write_log(
                     "User data stream reconnected; orders, trades and balances reconciled"
                     if self.connections > 1
@@ -81,7 +79,6 @@ class UserStream:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                self.live.clear()
                 failure = classify_error(exc) if _is_ccxt(exc) else None
                 last_failure = failure.outcome if failure else (Outcome.BANNED if isinstance(exc, RequestThrottled) else None)
                 reason = failure.reason if failure else f"{type(exc).__name__}: {exc}"
