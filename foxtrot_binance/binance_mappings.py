@@ -214,8 +214,9 @@ def backoff_delay(attempt: int, base_delay: float, max_delay: float, rng: random
 
 
 def is_retryable(failure: BinanceFailure) -> bool:
-    """Whether an *idempotent* call may be retried. Order submission never uses this."""
-    return failure.outcome in {Outcome.UNKNOWN, Outcome.CLOCK}
+    """Whether an *idempotent* call may be retried with backoff. Order submission never uses
+    this; -1021 (CLOCK) is not retried with backoff but after one clock resync."""
+    return failure.outcome is Outcome.UNKNOWN
 
 
 def as_float(value: Any, default: float = 0.0) -> float:

@@ -44,11 +44,6 @@ def register_secret(value: str | None) -> None:
             _known.update(line for line in value.splitlines() if len(line) >= 16 and "-----" not in line)
 
 
-def forget_secret(value: str | None) -> None:
-    with _known_lock:
-        _known.discard(value or "")
-
-
 def redact(text: str) -> str:
     """Mask credentials in ``text`` by shape and by registered value."""
     for pattern in _SHAPES:

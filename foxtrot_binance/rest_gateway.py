@@ -16,7 +16,7 @@ import asyncio
 import random
 from typing import Any
 
-from foxtrot_binance.binance_mappings import Outcome, backoff_delay, classify_error
+from foxtrot_binance.binance_mappings import Outcome, backoff_delay, classify_error, is_retryable
 from foxtrot_binance.clock import ClockSync
 from foxtrot_binance.rate_limit import WeightGate
 from foxtrot_binance.settings import RetrySettings
@@ -59,7 +59,7 @@ class RestGateway:
                     self._log.warning("{} hit -1021; clock resynced (offset {} ms), retrying once", method, offset)
                     continue
                 attempt += 1
-                if idempotent and failure.outcome is Outcome.UNKNOWN and attempt < self.retry.max_attempts:
+                if idempotent and is_retryable(failure) and attempt < self.retry.max_attempts:
                     delay = backoff_delay(attempt - 1, self.retry.base_delay, self.retry.max_delay, self._rng)
                     self._log.info("{} failed ({}); retry {} in {:.2f}s", method, failure.reason, attempt, delay)
                     await asyncio.sleep(delay)

@@ -89,8 +89,9 @@ def test_error_body_parsing_tolerates_garbage():
     assert binance_error_body(Exception('binance {"code":-2011,"msg":"Unknown order sent."}')) == (-2011, "Unknown order sent.")
 
 
-def test_only_unknown_outcomes_and_clock_errors_are_retryable():
+def test_only_unknown_outcomes_are_retried_with_backoff():
     assert is_retryable(classify_error(ccxt.RequestTimeout("t")))
+    assert not is_retryable(classify_error(ccxt.InvalidNonce('binance {"code":-1021,"msg":"x"}')))  # resync instead
     assert not is_retryable(classify_error(ccxt.InvalidOrder('binance {"code":-1013,"msg":"x"}')))
     assert not is_retryable(classify_error(ccxt.DDoSProtection("binance 418 banned")))
 
