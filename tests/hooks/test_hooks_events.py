@@ -101,3 +101,101 @@ def test_events_queued_before_stop_are_dispatched():
         engine.put(Event("x", i))
     engine.stop()
     assert seen == list(range(100))
+
+
+def test_register_and_unregister_from_inside_a_handler_apply_from_the_next_event(engine):
+    """Handlers may change the registrations during dispatch (copy-on-write handler tuples):
+    an event's specific handlers are those registered when its dispatch started, its general
+    handlers those registered when the specific ones are done (as with a per-event copy)."""
+    seen: list[str] = []
+    done = threading.Event()
+
+    def late(event):
+        seen.append(f"late:{event.data}")
+
+    def leaving(event):
+        seen.append(f"leaving:{event.data}")
+
+    def changer(event):
+        seen.append(f"changer:{event.data}")
+        if event.data == 1:
+            engine.register("x", late)
+            engine.unregister("x", leaving)
+            engine.unregister("x", changer)
+            engine.register_general(general)
+
+    def general(event):
+        if event.type == "x":
+            seen.append(f"general:{event.data}")
+
+    engine.register("x", changer)
+    engine.register("x", leaving)
+    engine.register("done", lambda e: done.set())
+    engine.start()
+    engine.put(Event("x", 1))
+    engine.put(Event("x", 2))
+    engine.put(Event("done"))
+    assert done.wait(5)
+    assert seen == ["changer:1", "leaving:1", "general:1", "late:2", "general:2"]
+
+
+def test_unregister_general_and_clear_handlers(engine):
+    calls: list[str] = []
+    done = threading.Event()
+
+    def general(event):
+        if event.type == "x":
+            calls.append("general")
+
+    engine.register_general(general)
+    engine.register_general(general)
+    engine.register("x", lambda e: calls.append("specific"))
+    engine.register("done", lambda e: done.set())
+    engine.start()
+    engine.put(Event("x"))
+    engine.put(Event("done"))
+    assert done.wait(5)
+    assert calls == ["specific", "general"]
+    engine.unregister_general(general)
+    engine.unregister_general(general)  # not registered any more: nothing happens
+    engine.unregister("x", general)  # never registered for "x": nothing happens
+    done.clear()
+    engine.put(Event("x"))
+    engine.put(Event("done"))
+    assert done.wait(5)
+    assert calls == ["specific", "general", "specific"]
+    engine.clear_handlers()
+    engine.register("done", lambda e: done.set())
+    done.clear()
+    engine.put(Event("x"))
+    engine.put(Event("done"))
+    assert done.wait(5)
+    assert calls == ["specific", "general", "specific"]
+
+
+def test_a_failing_general_handler_does_not_stop_the_next_one(engine, caplog):
+    got: list[str] = []
+    done = threading.Event()
+
+    def broken(event):
+        raise RuntimeError("general boom")
+
+    engine.register_general(broken)
+    engine.register_general(lambda e: got.append(e.type) if e.type == "x" else None)
+    engine.register("done", lambda e: done.set())
+    engine.start()
+    with caplog.at_level(logging.ERROR, logger="foxtrot_hooks.events"):
+        engine.put(Event("x"))
+        engine.put(Event("done"))
+        assert done.wait(5)
+    assert got == ["x"]
+    assert any(r.exc_info for r in caplog.records)
+
+
+def test_event_is_a_slotted_dataclass_with_the_platform_fields():
+    event = Event("eTick.", 1)
+    assert (event.type, event.data) == ("eTick.", 1)
+    assert Event("eLog").data is None
+    assert event == Event("eTick.", 1)
+    with pytest.raises(AttributeError):
+        event.other = 2  # type: ignore[attr-defined]
