@@ -30,6 +30,7 @@ class _State:
     drop_generation: dict[str, int] = field(default_factory=lambda: {"market": 0, "user": 0})
     expire_listen_keys_generation: int = 0
     exhaust_weight_requested: bool = False
+    terminate_user_subscriptions: int = 0
 
 
 class Faults:
@@ -77,6 +78,19 @@ class Faults:
             if n <= 0:
                 return False
             self._s.malformed_frames[target] = n - 1
+            return True
+
+    def terminate_user_subscriptions(self, count: int = 1) -> None:
+        """End the spot WebSocket API subscriptions (``eventStreamTerminated``) just before the
+        next account event, which they then miss: the client must resubscribe and reconcile."""
+        with self._lock:
+            self._s.terminate_user_subscriptions += count
+
+    def take_terminate_user(self) -> bool:
+        with self._lock:
+            if self._s.terminate_user_subscriptions <= 0:
+                return False
+            self._s.terminate_user_subscriptions -= 1
             return True
 
     def skip_depth_update(self, symbol: str = "*", count: int = 1) -> None:

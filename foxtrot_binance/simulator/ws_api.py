@@ -134,6 +134,15 @@ class WsApiConnection(Connection):
         if ended:
             self._unsubscribe_ids(ended)
 
+    def terminate_user(self, api_key: str) -> None:
+        """Binance ending this key's subscriptions (``faults.terminate_user_subscriptions``)."""
+        ended = sorted(sid for sid, owner in self._subscriptions.items() if owner == api_key)
+        for sid in ended:
+            event = {"e": "eventStreamTerminated", "E": self._ctx.now_ms()}
+            self.send(text_frame(self._prefixes[sid] + _encode(event) + b"}"))
+        if ended:
+            self._unsubscribe_ids(ended)
+
     def unsubscribe_all(self) -> None:
         for api_key in set(self._subscriptions.values()):
             self._fanout.remove("spot", api_key, self)

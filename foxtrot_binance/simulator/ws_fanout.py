@@ -157,6 +157,11 @@ class UserFanout:
         def sink(_name: str, payload: Any) -> None:
             if not subs or faults.stalled("user"):
                 return
+            if faults.take_terminate_user():
+                for sub in tuple(subs):
+                    terminate = getattr(sub, "terminate_user", None)
+                    if terminate is not None:
+                        terminate(api_key)  # unsubscribes: ``subs`` no longer holds it
             raw = _encode(payload)
             malformed = faults.take_malformed_frame("user")
             for sub in tuple(subs):
