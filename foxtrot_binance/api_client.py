@@ -32,6 +32,8 @@ from foxtrot_binance.rate_limit import DEFAULT_WEIGHT_LIMITS, WeightGate
 from foxtrot_binance.rest_gateway import RestGateway
 from foxtrot_binance.settings import BinanceSettings
 from foxtrot_binance.stream_client import MarketStreamClient, OnMessage, StreamEvent
+from foxtrot_binance.user_events import UserEventRouter
+from foxtrot_binance.user_socket import UserSocket
 from foxtrot_binance.user_stream import UserStream
 
 if TYPE_CHECKING:
@@ -238,8 +240,6 @@ class BinanceApiClient:
         if self.exchange is None:
             self.gate = WeightGate(DEFAULT_WEIGHT_LIMITS[self.kind.value], settings.rate_limit_buffer, self._now_ms)
             self.exchange = create_exchange(self.kind, settings, self.gate.observe)
-            # ping the private stream often enough that a dead socket is noticed within stale_after
-            self.exchange.streaming = {**getattr(self.exchange, "streaming", {}), "keepAlive": int(settings.stale_after * 500)}
             self.clock = ClockSync(self.exchange)
             self.rest = RestGateway(self.exchange, self.gate, self.clock, settings.retry, self.log)
             self.history = None  # built on the first query_history: no cache file for sessions that never ask
@@ -272,8 +272,16 @@ class BinanceApiClient:
                 self._start_ticks(req)
         if settings.has_credentials:
             await self.accounts.refresh()
+            socket = UserSocket(
+                self.kind, self.exchange, self.rest,
+                heartbeat=settings.stale_after / 1.5,  # aiohttp waits half a beat for the pong
+                proxy=settings.proxy_url, log=self.log,
+            )
+            router = UserEventRouter(
+                self.kind, self.orders, self.accounts, self.exchange.safe_currency_code, self.adapter.write_log, self.log,
+            )
             self.user_stream = UserStream(
-                self.kind, self.exchange, self.orders, self.accounts, settings.reconnect_delay,
+                self.kind, socket, router, self.orders, self.accounts, settings.reconnect_delay,
                 self.adapter.write_log, self.log,
             )
             asyncio.create_task(self._tracked(self.user_stream.run()))

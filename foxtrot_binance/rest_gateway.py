@@ -55,7 +55,7 @@ class RestGateway:
                 failure = classify_error(exc)
                 if failure.outcome is Outcome.CLOCK and not resynced:
                     resynced = True
-                    offset = await self._resync()
+                    offset = await self.resync_clock()
                     self._log.warning("{} hit -1021; clock resynced (offset {} ms), retrying once", method, offset)
                     continue
                 attempt += 1
@@ -66,6 +66,7 @@ class RestGateway:
                     continue
                 raise
 
-    async def _resync(self) -> int:
+    async def resync_clock(self) -> int:
+        """Measure the offset to Binance's clock again (after a -1021 anywhere)."""
         await self.gate.acquire(1)
         return await self.clock.sync()

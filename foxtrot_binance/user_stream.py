@@ -1,36 +1,36 @@
 """The private stream (orders, fills, balances) under the adapter's own supervision.
 
-ccxt.pro never reconnects by itself: when the socket drops, every pending watch fails with
-NetworkError and the subscription is forgotten. This supervisor re-authenticates, restarts
-the watchers, waits until the private connection is live again, and only then reconciles
-over REST, so whatever happened while the stream was down is recovered and nothing that
-happens afterwards can fall between the REST snapshot and the stream.
+A socket can drop, stall, or be ended by Binance (``eventStreamTerminated``, an expired
+listenKey). This supervisor reopens it with backoff, and only once the new subscription is
+live reconciles over REST, so whatever happened while the stream was down is recovered and
+nothing that happens afterwards can fall between the REST snapshot and the stream. The socket
+is ``UserSocket``, events are applied by ``UserEventRouter``; both run on the I/O loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 from foxtrot_binance.account_manager import AccountManager
 from foxtrot_binance.binance_mappings import Outcome, backoff_delay, classify_error
 from foxtrot_binance.market_kind import MarketKind
 from foxtrot_binance.order_manager import OrderManager
-from foxtrot_binance.rate_limit import RequestThrottled
+from foxtrot_binance.user_events import UserEventRouter
+from foxtrot_binance.user_socket import UserSocket
 
 MAX_RECONNECT_DELAY_S = 60.0
-LIVE_TIMEOUT_S = 15.0
 RECONCILE_INTERVAL_S = 60.0
-_THROTTLED = (Outcome.RATE_LIMITED, Outcome.BANNED)
 
 
 class UserStream:
     def __init__(
         self,
         kind: MarketKind,
-        exchange: Any,
+        socket: UserSocket,
+        router: UserEventRouter,
         orders: OrderManager,
         accounts: AccountManager,
         reconnect_delay: float,
@@ -38,7 +38,8 @@ class UserStream:
         log: Any,
     ) -> None:
         self.kind = kind
-        self.exchange = exchange
+        self.socket = socket
+        self.router = router
         self.orders = orders
         self.accounts = accounts
         self.reconnect_delay = reconnect_delay
@@ -50,55 +51,53 @@ class UserStream:
     async def run(self) -> None:
         """Keep the stream alive until cancelled."""
         failures = 0
-        last_failure: Outcome | None = None
-        while True:
-            watchers: list[asyncio.Task[None]] = []
-            try:
-                if self.kind is MarketKind.USDM:  # its authentication is a REST call: not while banned
-                    await self._respect_gate()
-                if failures and self.kind is MarketKind.USDM and last_failure not in _THROTTLED:
-                    self._forget_listen_key()
-                await self.exchange.authenticate({"type": self.kind.ccxt_default_type})
-                watchers = [
-                    asyncio.create_task(self._watch(self.exchange.watch_orders, self.orders.apply_orders)),
-                    asyncio.create_task(self._watch(self.exchange.watch_my_trades, self.orders.apply_trades)),
-                    asyncio.create_task(self._watch(self.exchange.watch_balance, self._apply_balance)),
-                ]
-                if self.kind is MarketKind.USDM:
-                    watchers.append(asyncio.create_task(self._watch(self.exchange.watch_positions, self._apply_positions)))
-                await self._until_live(watchers)
-                await self._reconcile_while_watching(watchers)
-                self.connections += 1
-                self._write_log(
-                    "User data stream reconnected; orders, trades and balances reconciled"
-                    if self.connections > 1
-                    else "User data stream connected"
-                )
-                failures, last_failure = 0, None
-                await self._watch_and_check(watchers)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                failure = classify_error(exc) if _is_ccxt(exc) else None
-                last_failure = failure.outcome if failure else (Outcome.BANNED if isinstance(exc, RequestThrottled) else None)
-                reason = failure.reason if failure else f"{type(exc).__name__}: {exc}"
-                ceiling = MAX_RECONNECT_DELAY_S if failure is None or failure.outcome is not Outcome.AUTH else 300.0
-                delay = backoff_delay(failures, self.reconnect_delay, ceiling, self._rng)
-                failures += 1
-                self._write_log(f"User data stream disconnected ({reason}); reconnecting in {delay:.1f}s")
-                await asyncio.sleep(delay)
-            finally:
-                for task in watchers:
-                    task.cancel()
-                if watchers:
-                    await asyncio.gather(*watchers, return_exceptions=True)
+        try:
+            while True:
+                tasks: list[asyncio.Task[None]] = []
+                try:
+                    if self.kind is MarketKind.USDM:  # its listenKey is a REST call: not while banned
+                        await self._respect_gate()
+                    await self.socket.open()
+                    tasks = [
+                        asyncio.create_task(self.socket.read(self.router.apply)),
+                        asyncio.create_task(self.socket.keep_alive()),
+                    ]
+                    await self._reconcile_while_watching(tasks)
+                    self.connections += 1
+                    self._write_log(
+                        "User data stream reconnected; orders, trades and balances reconciled"
+                        if self.connections > 1
+                        else "User data stream connected"
+                    )
+                    failures = 0
+                    await self._watch_and_check(tasks)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    failure = classify_error(exc) if _is_ccxt(exc) else None
+                    reason = failure.reason if failure else f"{type(exc).__name__}: {exc}"
+                    ceiling = MAX_RECONNECT_DELAY_S if failure is None or failure.outcome is not Outcome.AUTH else 300.0
+                    delay = backoff_delay(failures, self.reconnect_delay, ceiling, self._rng)
+                    failures += 1
+                    self._write_log(f"User data stream disconnected ({reason}); reconnecting in {delay:.1f}s")
+                    if failure is not None and failure.outcome is Outcome.CLOCK:
+                        await self._resync_clock()
+                    await asyncio.sleep(delay)
+                finally:
+                    for task in tasks:
+                        task.cancel()
+                    if tasks:
+                        await asyncio.gather(*tasks, return_exceptions=True)
+                    await self.socket.close()
+        finally:
+            await self.socket.shutdown()
 
-    async def _reconcile_while_watching(self, watchers: list[asyncio.Task[None]]) -> None:
+    async def _reconcile_while_watching(self, tasks: list[asyncio.Task[None]]) -> None:
         """Reconcile; a REST failure (a ban, a timeout) is retried later without tearing down
-        healthy watchers. Only a dead watcher ends this (its error propagates)."""
+        a healthy socket. Only a dead watcher ends this (its error propagates)."""
         attempt = 0
         while True:
-            _raise_if_dead(watchers)
+            _raise_if_dead(tasks)
             try:
                 await self._reconcile()
                 return
@@ -116,25 +115,25 @@ class UserStream:
                 else:
                     self._log.warning("reconciliation failed ({}); retrying in {:.1f}s", reason, delay)
                 await self._respect_gate()
-                done, _ = await asyncio.wait(watchers, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
-                _raise_if_dead(watchers)
+                done, _ = await asyncio.wait(tasks, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
+                _raise_if_dead(tasks)
 
     async def _reconcile(self) -> None:
         await self.orders.reconcile()
         await self.accounts.refresh()
         await self.accounts.refresh_positions()
 
-    async def _watch_and_check(self, watchers: list[asyncio.Task[None]]) -> None:
+    async def _watch_and_check(self, tasks: list[asyncio.Task[None]]) -> None:
         """Wait for a watcher to fail; meanwhile, with orders working, reconcile every
         RECONCILE_INTERVAL_S: a socket that answers pings but delivers nothing is invisible
-        to ccxt, and fills must not wait for the next disconnect."""
+        to the heartbeat, and fills must not wait for the next disconnect."""
         while True:
-            done, _ = await asyncio.wait(watchers, timeout=RECONCILE_INTERVAL_S, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait(tasks, timeout=RECONCILE_INTERVAL_S, return_when=asyncio.FIRST_COMPLETED)
             if done:
-                _raise_if_dead(watchers)
+                _raise_if_dead(tasks)
                 raise ConnectionError("user data stream ended")
             if self.orders.active_orders():
-                await self._reconcile_while_watching(watchers)
+                await self._reconcile_while_watching(tasks)
 
     async def _respect_gate(self) -> None:
         """Sleep through a 429 pause or a 418 ban instead of calling Binance."""
@@ -147,59 +146,20 @@ class UserStream:
                 return
             await asyncio.sleep(min(wait_ms / 1000, 5.0))
 
-    async def _watch(self, watch: Callable[[], Awaitable[Any]], apply: Callable[[Any], None]) -> None:
-        while True:
-            items = await watch()
-            try:
-                apply(items)
-            except Exception:  # one bad update must not kill the stream
-                self._log.exception("applying a user-stream update failed")
-
-    def _apply_balance(self, balance: dict[str, Any]) -> None:
-        if self.kind is MarketKind.SPOT:
-            self.accounts.apply_balance(balance, full=False)
-        else:
-            self.accounts.on_account_update(balance.get("info") if isinstance(balance.get("info"), dict) else None)
-
-    def _apply_positions(self, _positions: Any) -> None:
-        self.accounts.on_account_update()
-
-    def _forget_listen_key(self) -> None:
-        """ccxt reuses a listenKey for 20 minutes; after a failure (expiry, revoked key,
-        failed keep-alive) ask Binance again: it returns the same key if it is still valid."""
-        for bucket in ("linear", "future", "swap"):
-            options = self.exchange.options.get(bucket)
-            if isinstance(options, dict):
-                options["lastAuthenticatedTime"] = 0
-
-    async def _until_live(self, watchers: list[asyncio.Task[None]]) -> None:
-        """Wait until the private websocket is connected (spot: already, after authenticate)."""
-        deadline = asyncio.get_running_loop().time() + LIVE_TIMEOUT_S
-        while True:
-            clients = [c for c in self.exchange.clients.values() if _is_private(c.url)]
-            if clients:
-                # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation
-                async with asyncio.timeout(max(0.1, deadline - asyncio.get_running_loop().time())):
-                    await asyncio.shield(clients[0].connected)
-                return
-            failed = next((t for t in watchers if t.done()), None)
-            if failed is not None:
-                failed.result()  # raises the watcher's error
-                raise ConnectionError("user data stream watcher ended before connecting")
-            if asyncio.get_running_loop().time() > deadline:
-                raise TimeoutError("user data stream did not connect")
-            await asyncio.sleep(0.01)  # the watcher creates the client on its first await
+    async def _resync_clock(self) -> None:
+        """-1021 on the subscription: our timestamps drifted; measure the offset again."""
+        try:
+            offset = await self.orders.rest.resync_clock()
+            self._log.warning("user data subscription hit -1021; clock resynced (offset {} ms)", offset)
+        except Exception as exc:
+            self._log.warning("clock resync failed: {}", exc)
 
 
-def _raise_if_dead(watchers: list[asyncio.Task[None]]) -> None:
-    for task in watchers:
+def _raise_if_dead(tasks: list[asyncio.Task[None]]) -> None:
+    for task in tasks:
         if task.done():
             error = None if task.cancelled() else task.exception()
             raise error or ConnectionError("user data stream ended")
-
-
-def _is_private(url: str) -> bool:
-    return "/ws-api/" in url or "listenKey=" in url
 
 
 def _is_ccxt(exc: BaseException) -> bool:

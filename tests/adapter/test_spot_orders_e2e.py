@@ -191,6 +191,23 @@ def test_fills_while_the_user_stream_is_down_arrive_exactly_once(spot: Harness):
     assert any("User data stream disconnected" in m for m in spot.logs())
 
 
+def test_a_subscription_binance_terminates_is_renewed_and_the_missed_fill_recovered(spot: Harness):
+    """eventStreamTerminated: the fill behind it never reaches this socket; resubscribing and
+    reconciling brings it, exactly once."""
+    price = round(best_bid(spot.sim) - 100, 2)
+    vt = spot.send(0.01, price)
+    spot.wait_status(vt, Status.NOTTRADED)
+    spot.sim.faults.terminate_user_subscriptions()
+    spot.sim.set_price("BTCUSDT", price - 1, kind="spot")
+    spot.wait_log("User data stream reconnected")
+    spot.wait_status(vt, Status.ALLTRADED)
+    spot.wait(lambda e: e.type == "eTrade." and sum(t.volume for t in spot.trades(vt)) >= 0.01 - 1e-12)
+    trades = spot.trades(vt)
+    assert len(trades) == len({t.tradeid for t in trades})
+    assert sum(t.volume for t in trades) == pytest.approx(0.01)
+    assert any("Binance terminated the user data subscription" in m for m in spot.logs())
+
+
 def test_orders_succeed_when_the_server_clock_moves(spot: Harness):
     spot.sim.faults.shift_clock(-3000)  # server 3 s behind: our timestamps look "from the future"
     vt = spot.send(0.01, round(best_bid(spot.sim) - 100, 2))
@@ -224,13 +241,13 @@ def test_close_is_idempotent_and_leaves_no_thread(sim: BinanceSimulator, clean_b
     assert Harness(sim, engine, adapter).orders(vt)[0].status is Status.REJECTED
 
 
-def test_a_malformed_user_stream_frame_costs_a_reconnect_not_a_fill(sim: BinanceSimulator, clean_binance_env):
-    """ccxt's receive loop dies on a malformed frame; the shortened ping keep-alive notices,
-    the supervisor reconnects and reconciles, and the fill still arrives exactly once."""
+def test_a_malformed_user_stream_frame_is_skipped_and_the_stream_goes_on(sim: BinanceSimulator, clean_binance_env):
+    """A frame that is not JSON is counted and skipped: the same socket delivers the fill
+    behind it, with no reconnect and no reconciliation needed."""
     engine = RecordingEngine()
     adapter = BinanceSpotAdapter(engine, "BINANCE")
     h = Harness(sim, engine, adapter)
-    adapter.connect(connect_setting(sim, stale_after=1.0, **{"Reconnect Delay": 0.05}))
+    adapter.connect(connect_setting(sim, **{"Reconnect Delay": 0.05}))
     try:
         h.wait_log("User data stream connected")
         price = round(best_bid(sim) - 100, 2)
@@ -238,9 +255,11 @@ def test_a_malformed_user_stream_frame_costs_a_reconnect_not_a_fill(sim: Binance
         h.wait_status(vt, Status.NOTTRADED)
         sim.faults.send_malformed_frame("user")
         sim.set_price("BTCUSDT", price - 1, kind="spot")
-        h.wait_log("User data stream reconnected", timeout=20)
         h.wait_status(vt, Status.ALLTRADED)
         h.wait(lambda e: e.type == "eTrade." and sum(t.volume for t in h.trades(vt)) >= 0.01 - 1e-12)
         assert sum(t.volume for t in h.trades(vt)) == pytest.approx(0.01)
+        stream = adapter.client.user_stream
+        assert stream is not None and stream.socket.bad_frames == 1 and stream.connections == 1
+        assert not any("User data stream disconnected" in m for m in h.logs())
     finally:
         adapter.close()

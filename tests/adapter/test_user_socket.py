@@ -1,0 +1,94 @@
+"""The private websocket against the simulator: real ccxt signing, real aiohttp sockets."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import ccxt
+import pytest
+from loguru import logger
+
+from foxtrot_binance.exchange_factory import create_exchange
+from foxtrot_binance.market_kind import MarketKind
+from foxtrot_binance.settings import BinanceSettings
+from foxtrot_binance.simulator import BinanceSimulator
+
+
+@pytest.fixture(scope="module")
+def sim() -> Iterator[BinanceSimulator]:
+    with BinanceSimulator(seed=3, tick_interval=None) as simulator:
+        yield simulator
+from foxtrot_binance.user_socket import UserSocket
+
+
+class DirectRest:
+    """The REST gateway's call(), without gate or retries: enough for the listenKey."""
+
+    def __init__(self, exchange: Any) -> None:
+        self.exchange = exchange
+
+    async def call(self, method: str, *args: Any, weight: int = 1, **kwargs: Any) -> Any:
+        return await getattr(self.exchange, method)(*args, **kwargs)
+
+
+async def session(sim: Any, kind: MarketKind, secret: str, body) -> None:  # noqa: ANN001
+    settings = BinanceSettings.load({"api_key": sim.api_key, "secret": secret, "base_url": sim.base_url}, env_file=None)
+    exchange = create_exchange(kind, settings)
+    socket = UserSocket(kind, exchange, DirectRest(exchange), heartbeat=5.0, proxy=None, log=logger)
+    try:
+        await body(socket, exchange)
+    finally:
+        await socket.shutdown()
+        await exchange.close()
+
+
+def test_a_refused_spot_subscription_is_binances_reason_as_a_ccxt_error_without_secrets(sim, clean_binance_env):
+    wrong = "x" * 64
+
+    async def body(socket: UserSocket, exchange: Any) -> None:
+        with pytest.raises(ccxt.AuthenticationError) as raised:
+            await socket.open()
+        text = f"{raised.value!s} {raised.value!r}"
+        assert "Signature for this request is not valid" in text
+        assert sim.api_key not in text and wrong not in text and "signature=" not in text.lower()
+
+    asyncio.run(session(sim, MarketKind.SPOT, wrong, body))
+
+
+@pytest.mark.parametrize("kind", [MarketKind.SPOT, MarketKind.USDM])
+def test_events_arrive_once_the_socket_is_open(sim, clean_binance_env, kind):
+    async def body(socket: UserSocket, exchange: Any) -> None:
+        await socket.open()
+        expected = "outboundAccountPosition" if kind is MarketKind.SPOT else "ACCOUNT_UPDATE"
+        events: list[dict[str, Any]] = []
+        got = asyncio.Event()
+
+        def on_event(event: dict[str, Any]) -> None:
+            events.append(event)
+            if event.get("e") == expected:
+                got.set()
+
+        reader = asyncio.create_task(socket.read(on_event))
+        await asyncio.to_thread(sim.deposit, "USDT", 5, kind=kind.value)
+        async with asyncio.timeout(10):
+            await got.wait()
+        reader.cancel()
+        await asyncio.gather(reader, return_exceptions=True)
+        [balance] = [e for e in events if e["e"] == expected]
+        assert any(row["a"] == "USDT" for row in (balance["B"] if kind is MarketKind.SPOT else balance["a"]["B"]))
+
+    asyncio.run(session(sim, kind, sim.api_secret, body))
+
+
+def test_a_dropped_socket_ends_read_with_connection_error(sim, clean_binance_env):
+    async def body(socket: UserSocket, exchange: Any) -> None:
+        await socket.open()
+        reader = asyncio.create_task(socket.read(lambda event: None))
+        sim.faults.drop_streams("user")
+        with pytest.raises(ConnectionError):
+            async with asyncio.timeout(10):
+                await reader
+
+    asyncio.run(session(sim, MarketKind.SPOT, sim.api_secret, body))
