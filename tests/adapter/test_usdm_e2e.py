@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -343,3 +344,36 @@ def test_usdm_stalled_market_stream_is_replaced_by_the_watchdog(clean_binance_en
             h.wait(lambda e: e.type == "eTick.BTCUSDT.BINANCEUSDM" and engine.events.index(e) >= seen)
         finally:
             adapter.close()
+
+
+def test_the_listen_key_is_kept_alive_past_its_validity(sim: BinanceSimulator, clean_binance_env, monkeypatch):
+    """Keys live 0.5 s here, renewed every 0.05 s: after 20 renewals (well past two
+    lifetimes) the same socket still delivers a fill, and it never had to reconnect."""
+    from foxtrot_binance import user_socket
+    from foxtrot_binance.simulator.ws_settings import settings_for
+
+    settings = settings_for(sim.ctx)
+    monkeypatch.setattr(settings, "listen_key_ttl", 0.5)
+    monkeypatch.setattr(settings, "housekeeping_interval", 0.01)
+    monkeypatch.setattr(user_socket, "LISTEN_KEY_KEEPALIVE_S", 0.05)
+    harness = connect_usdm(sim)
+    try:
+        harness.wait_log("User data stream connected")
+        exchange = harness.adapter.client.exchange
+        renewals = threading.Semaphore(0)
+        renew = exchange.fapiPrivatePutListenKey
+
+        async def counted(*args: Any, **kwargs: Any) -> Any:
+            result = await renew(*args, **kwargs)
+            renewals.release()
+            return result
+
+        exchange.fapiPrivatePutListenKey = counted
+        for _ in range(20):
+            assert renewals.acquire(timeout=10)
+        vt = harness.filled(Direction.LONG, 0.01)
+        harness.wait(lambda e: e.type == "eTrade." and e.data.vt_orderid == vt)
+        assert harness.adapter.client.user_stream.connections == 1
+        assert not any("User data stream disconnected" in m for m in harness.logs())
+    finally:
+        harness.adapter.close()
