@@ -43,6 +43,7 @@ class AccountManager:
         self._log = log
         self._write_log = write_log or (lambda msg: None)
         self._last: dict[str, tuple[float, float, float, float]] = {}  # asset -> emitted numbers
+        self._as_of: dict[str, int] = {}  # asset -> Binance's account update time behind _last (spot)
         self._positions: dict[tuple[str, Direction], tuple[float, float, float]] = {}
         self.hedge_mode = False
         self.leverages: dict[str, int] = {}  # set through this adapter (positionRisk v3 omits it)
@@ -56,12 +57,19 @@ class AccountManager:
         """Full balance snapshot from REST (weight 20 spot, 5 USDⓈ-M)."""
         balance = await self.rest.call("fetch_balance", weight=20 if self.kind is MarketKind.SPOT else 5)
         if self.kind is MarketKind.SPOT:
-            self.apply_balance(balance, full=True)
+            info = balance.get("info") if isinstance(balance.get("info"), dict) else {}
+            self.apply_balance(balance, full=True, as_of=_int_or_none(info.get("updateTime")))
         else:
             self._apply_margin_account(balance)
 
-    def apply_balance(self, balance: dict[str, Any], *, full: bool) -> None:
-        """Apply a ccxt spot balance structure. ``full``: assets absent from it are now zero."""
+    def apply_balance(self, balance: dict[str, Any], *, full: bool, as_of: int | None = None) -> None:
+        """Apply a ccxt spot balance structure. ``full``: assets absent from it are now zero.
+
+        ``as_of`` is Binance's account update time the figures reflect (the stream event's
+        ``u``, the REST snapshot's ``updateTime``). A REST answer can arrive after a stream
+        event that is newer than it; an asset already shown as of a later time keeps its
+        newer figures instead of flickering back.
+        """
         totals = balance.get("total") or {}
         used = balance.get("used") or {}
         seen: set[str] = set()
@@ -69,10 +77,21 @@ class AccountManager:
             if total is None:
                 continue
             seen.add(asset)
+            if self._is_older(asset, as_of):
+                continue
             self._emit(asset, as_float(total), as_float(used.get(asset)))
         if full:
-            for asset in [a for a in self._last if a not in seen]:
+            for asset in [a for a in self._last if a not in seen and not self._is_older(a, as_of)]:
                 self._emit(asset, 0.0, 0.0)
+
+    def _is_older(self, asset: str, as_of: int | None) -> bool:
+        """True when ``asset`` is already shown as of a later time; otherwise records ``as_of``."""
+        if as_of is None:
+            return False
+        if self._as_of.get(asset, -1) > as_of:
+            return True
+        self._as_of[asset] = as_of
+        return False
 
     def _apply_margin_account(self, balance: dict[str, Any]) -> None:
         assets = {a.get("asset"): a for a in (balance.get("info") or {}).get("assets", []) if isinstance(a, dict)}
@@ -203,3 +222,10 @@ class AccountManager:
         if self._refresh_task is not None and not self._refresh_task.done():
             self._refresh_task.cancel()
             await asyncio.gather(self._refresh_task, return_exceptions=True)
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return int(value) if value is not None and value != "" else None
+    except (TypeError, ValueError):
+        return None

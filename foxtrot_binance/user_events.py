@@ -67,7 +67,7 @@ class UserEventRouter:
             elif name == "ALGO_UPDATE":
                 self.orders.apply_order(order_structure(event["o"], event))
             elif name == "outboundAccountPosition":
-                self.accounts.apply_balance(self._spot_balance(event["B"]), full=False)
+                self.accounts.apply_balance(self._spot_balance(event["B"]), full=False, as_of=event.get("u"))
             elif name == "ACCOUNT_UPDATE":
                 self.accounts.on_account_update(event)
             elif name == "MARGIN_CALL":

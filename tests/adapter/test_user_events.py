@@ -33,6 +33,7 @@ ALGO_NEW = {"e": "ALGO_UPDATE", "T": 1700000000300, "E": 1700000000301, "o": {
 class Recorder:
     def __init__(self) -> None:
         self.calls: list[tuple[str, Any]] = []
+        self.keywords: list[dict[str, Any]] = []
         self.fail = False
 
     def __getattr__(self, name: str) -> Any:
@@ -40,6 +41,7 @@ class Recorder:
             if self.fail:
                 raise RuntimeError("manager failed")
             self.calls.append((name, args[0] if args else kwargs))
+            self.keywords.append(kwargs)
 
         return record
 
@@ -88,11 +90,12 @@ def test_an_algo_update_is_keyed_by_its_algo_id_and_the_event_time():
 
 def test_spot_balances_are_exact_totals_under_ccxt_codes(router):
     r, _, accounts, _ = router
-    r.apply({"e": "outboundAccountPosition", "E": 1, "u": 1, "B": [
+    r.apply({"e": "outboundAccountPosition", "E": 2, "u": 1, "B": [
         {"a": "USDT", "f": "0.1", "l": "0.2"}, {"a": "BCC", "f": "1", "l": "0"}]})
     [(kind, balance)] = accounts.calls
     assert kind == "apply_balance"
     assert balance == {"total": {"USDT": 0.3, "BCH": 1.0}, "used": {"USDT": 0.2, "BCH": 0.0}}
+    assert accounts.keywords == [{"full": False, "as_of": 1}]  # Binance's account update time, not the event time
 
 
 @pytest.mark.parametrize("name", ["eventStreamTerminated", "listenKeyExpired", "serverShutdown"])
