@@ -125,17 +125,25 @@ class UserSocket:
 
     # -- opening -------------------------------------------------------------------------
     async def _connect(self, url: str) -> aiohttp.ClientWebSocketResponse:
+        """aiohttp's errors name the URL, and a USDⓈ-M URL holds the listenKey: the error
+        raised here says what failed without it."""
         assert self._http is not None
-        async with asyncio.timeout(CONNECT_TIMEOUT_S):
-            return await self._http.ws_connect(url, autoping=True, heartbeat=self.heartbeat, proxy=self.proxy)
+        try:
+            async with asyncio.timeout(CONNECT_TIMEOUT_S):
+                return await self._http.ws_connect(url, autoping=True, heartbeat=self.heartbeat, proxy=self.proxy)
+        except aiohttp.WSServerHandshakeError as exc:
+            raise ConnectionError(f"user data socket refused (HTTP {exc.status})") from None
+        except aiohttp.ClientError as exc:
+            raise ConnectionError(f"user data socket could not connect ({type(exc).__name__})") from None
+        except TimeoutError:
+            raise ConnectionError(f"user data socket did not connect within {CONNECT_TIMEOUT_S:.0f} s") from None
 
     async def _subscribe_spot(self) -> None:
         assert self._ws is not None
         request_id = str(next(self._ids))
         params = self.exchange.sign_params({})  # apiKey, recvWindow, timestamp, signature: never logged
-        await self._ws.send_bytes(
-            self._encode({"id": request_id, "method": "userDataStream.subscribe.signature", "params": params}),
-        )
+        request = {"id": request_id, "method": "userDataStream.subscribe.signature", "params": params}
+        await self._ws.send_str(self._encode(request).decode())  # a text frame, as Binance requires
         async with asyncio.timeout(SUBSCRIBE_TIMEOUT_S):
             while True:
                 message = await self._ws.receive()

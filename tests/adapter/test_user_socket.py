@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
 from typing import Any
 
 import ccxt
 import pytest
+from aiohttp import WSMsgType, web
 from loguru import logger
 
 from foxtrot_binance.exchange_factory import create_exchange
@@ -92,3 +94,78 @@ def test_a_dropped_socket_ends_read_with_connection_error(sim, clean_binance_env
                 await reader
 
     asyncio.run(session(sim, MarketKind.SPOT, sim.api_secret, body))
+
+
+class SilentPeer:
+    """A ws-api endpoint that acknowledges the subscription and then never answers a ping:
+    a peer that died without closing. ``refuse`` answers the handshake with HTTP 403."""
+
+    def __init__(self, refuse: bool = False) -> None:
+        self.refuse = refuse
+        self.base_url = ""
+        self._runner: web.AppRunner | None = None
+
+    async def __aenter__(self) -> SilentPeer:
+        app = web.Application()
+        app.router.add_get("/ws-api/v3", self._serve)
+        self._runner = web.AppRunner(app, shutdown_timeout=0.5)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.base_url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._runner is not None
+        await self._runner.cleanup()
+
+    async def _serve(self, request: web.Request) -> web.StreamResponse:
+        if self.refuse:
+            return web.Response(status=403)
+        ws = web.WebSocketResponse(autoping=False)
+        await ws.prepare(request)
+        async for message in ws:
+            if message.type is WSMsgType.TEXT:
+                request_id = json.loads(message.data)["id"]
+                await ws.send_str(json.dumps({"id": request_id, "status": 200, "result": {"subscriptionId": 0}}))
+        return ws
+
+
+async def silent_session(peer: SilentPeer, heartbeat: float) -> UserSocket:
+    settings = BinanceSettings.load({"api_key": "k" * 64, "secret": "s" * 64, "base_url": peer.base_url}, env_file=None)
+    exchange = create_exchange(MarketKind.SPOT, settings)
+    socket = UserSocket(MarketKind.SPOT, exchange, DirectRest(exchange), heartbeat=heartbeat, proxy=None, log=logger)
+    socket.exchange_to_close = exchange  # type: ignore[attr-defined]
+    return socket
+
+
+def test_a_peer_that_stops_answering_pings_ends_the_stream():
+    async def run() -> None:
+        async with SilentPeer() as peer:
+            socket = await silent_session(peer, heartbeat=0.2)
+            try:
+                await socket.open()
+                with pytest.raises(ConnectionError, match="ServerTimeoutError|closed"):
+                    async with asyncio.timeout(10):
+                        await socket.read(lambda event: None)
+            finally:
+                await socket.shutdown()
+                await socket.exchange_to_close.close()  # type: ignore[attr-defined]
+
+    asyncio.run(run())
+
+
+def test_a_refused_handshake_says_so_without_the_url():
+    async def run() -> None:
+        async with SilentPeer(refuse=True) as peer:
+            socket = await silent_session(peer, heartbeat=5)
+            try:
+                with pytest.raises(ConnectionError) as raised:
+                    await socket.open()
+                assert "HTTP 403" in str(raised.value) and "127.0.0.1" not in str(raised.value)
+                assert raised.value.__cause__ is None and raised.value.__suppress_context__
+            finally:
+                await socket.shutdown()
+                await socket.exchange_to_close.close()  # type: ignore[attr-defined]
+
+    asyncio.run(run())
