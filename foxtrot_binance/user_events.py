@@ -20,6 +20,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from foxtrot_binance.account_manager import AccountManager
+from foxtrot_binance.binance_mappings import as_float
 from foxtrot_binance.market_kind import MarketKind
 from foxtrot_binance.order_manager import OrderManager
 
@@ -108,7 +109,7 @@ class UserEventRouter:
         for row in rows:
             code = self._currency_code(row["a"])
             total[code] = _exact_sum(row.get("f"), row.get("l"))
-            used[code] = float(row.get("l") or 0)
+            used[code] = as_float(row.get("l"))
         return {"total": total, "used": used}
 
 
@@ -119,7 +120,7 @@ def order_structure(report: Event, envelope: Event) -> dict[str, Any]:
     updated = report.get("T") or envelope.get("T") or envelope.get("E")
     average = report.get("ap")
     if average is None:  # spot: cumulative quote quantity over cumulative quantity
-        filled, quote = _float(report.get("z")), _float(report.get("Z"))
+        filled, quote = as_float(report.get("z")), as_float(report.get("Z"))
         average = quote / filled if filled else None
     return {
         "info": report,
@@ -136,15 +137,8 @@ def order_structure(report: Event, envelope: Event) -> dict[str, Any]:
     }
 
 
-def _float(value: Any) -> float:
-    try:
-        return float(value) if value not in (None, "") else 0.0
-    except (TypeError, ValueError):
-        return 0.0
-
-
 def _exact_sum(a: Any, b: Any) -> float:
     try:
         return float(Decimal(str(a or 0)) + Decimal(str(b or 0)))
     except InvalidOperation:
-        return _float(a) + _float(b)
+        return as_float(a) + as_float(b)
