@@ -12,6 +12,7 @@ from collections.abc import Callable, Coroutine, Iterator
 from datetime import datetime, timezone
 from typing import Any
 
+import msgspec
 import pytest
 from fake_stream_server import FakeStreamServer
 from foxtrot_hooks import Exchange, TickData
@@ -19,6 +20,7 @@ from loguru import logger
 
 from foxtrot_binance.market_data import MarketDataManager, streams_for
 from foxtrot_binance.stream_client import MarketStreamClient, StreamClientConfig, StreamEvent
+from foxtrot_binance.stream_messages import BookTicker, MarkPrice, Ticker24h
 
 UTC = timezone.utc
 CFG = StreamClientConfig(messages_per_second=200, reconnect_delay=0.02, max_reconnect_delay=0.1, close_timeout=0.5)
@@ -319,3 +321,86 @@ def test_subscribe_pacing_stays_under_binance_message_limit(sim: Any) -> None:
         assert asyncio.all_tasks() - {asyncio.current_task()} == set()
 
     run(main)
+
+
+# -- the hot path without sockets: decoded payloads straight into on_message --------------------
+class _NoClient:
+    def subscribe(self, streams: Any) -> None: ...
+
+    def unsubscribe(self, streams: Any) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+def _offline(kind: str, sink: list[TickData]) -> MarketDataManager:
+    exchange = Exchange.BINANCE if kind == "spot" else Exchange.BINANCEUSDM
+    return MarketDataManager(kind, "TEST", exchange, sink.append, lambda on_message: _NoClient())
+
+
+def _decode(cls: type[Any], payload: dict[str, Any]) -> Any:
+    return msgspec.json.decode(msgspec.json.encode(payload), type=cls, strict=False)
+
+
+def test_event_times_equal_fromtimestamp_across_millisecond_boundaries_and_symbols() -> None:
+    """The manager reuses the last converted event time while the millisecond repeats; every
+    value must still be exactly what ``datetime.fromtimestamp(E / 1000, UTC)`` gives."""
+    ticks: list[TickData] = []
+    m = _offline("usdm", ticks)
+    for symbol in ("BTCUSDT", "ETHUSDT"):
+        m.subscribe(symbol)
+        m.on_message("ticker", symbol, _decode(Ticker24h, {**USDM_TICKER, "s": symbol, "E": E1 - 1000}))
+    del ticks[:]
+    # the same ms several times, the next ms, then another symbol one ms *behind* the last
+    # converted one (its own clock has not reached it yet), and whole-second boundaries
+    plan = [("BTCUSDT", E1), ("BTCUSDT", E1), ("BTCUSDT", E1 + 1), ("ETHUSDT", E1), ("ETHUSDT", E1),
+            ("ETHUSDT", E1 + 1), ("BTCUSDT", E1 + 876), ("BTCUSDT", E1 + 877), ("ETHUSDT", E1 + 877)]
+    for u, (symbol, e) in enumerate(plan, start=1):
+        m.on_message("bookTicker", symbol, _decode(BookTicker, {**USDM_BOOK, "s": symbol, "u": u, "E": e}))
+    assert [(t.symbol, t.datetime) for t in ticks] == [(s, datetime.fromtimestamp(e / 1000, UTC)) for s, e in plan]
+    assert all(t.datetime.tzinfo is UTC and t.localtime is not None and t.localtime.tzinfo is UTC for t in ticks)
+
+
+def test_receive_time_never_goes_behind_an_earlier_event_time() -> None:
+    ticks: list[TickData] = []
+    m = _offline("spot", ticks)
+    m.subscribe("BNBBTC")
+    future = int(time.time() * 1000) + 60_000
+    m.on_message("ticker", "BNBBTC", _decode(Ticker24h, {**SPOT_TICKER, "E": future}))
+    before = datetime.now(UTC)
+    m.on_message("bookTicker", "BNBBTC", _decode(BookTicker, SPOT_BOOK))  # spot: no event time
+    m.on_message("ticker", "BNBBTC", _decode(Ticker24h, {**SPOT_TICKER, "E": future - 5}))
+    after = datetime.now(UTC)
+    assert [t.datetime for t in ticks] == [datetime.fromtimestamp(future / 1000, UTC)] * 3
+    assert all(before <= t.localtime <= after for t in ticks[1:] if t.localtime is not None)
+    m.unsubscribe("BNBBTC")
+    m.subscribe("BNBBTC")  # a fresh state: receive time again
+    m.on_message("ticker", "BNBBTC", _decode(Ticker24h, {**SPOT_TICKER, "E": 0}))
+    assert ticks[-1].datetime == ticks[-1].localtime
+
+
+def test_emitted_tick_equals_one_built_by_the_constructor() -> None:
+    """Ticks skip ``__init__``; they must still be complete: every field, ``vt_symbol``, ``extra``."""
+    ticks: list[TickData] = []
+    m = _offline("usdm", ticks)
+    m.subscribe("BTCUSDT")
+    m.on_message("ticker", "BTCUSDT", _decode(Ticker24h, USDM_TICKER))
+    m.on_message("markPrice", "BTCUSDT", _decode(MarkPrice, MARK))
+    m.on_message("bookTicker", "BTCUSDT", _decode(BookTicker, USDM_BOOK))
+    tick = ticks[-1]
+    expected = TickData(
+        adapter_name="TEST", symbol="BTCUSDT", exchange=Exchange.BINANCEUSDM, datetime=tick.datetime, name="BTCUSDT",
+        volume=1234.5, turnover=74000000.25, last_price=60000.1, last_volume=0.003, open_price=60150.6,
+        high_price=61000, low_price=59000, pre_close=60150.6, bid_price_1=60000.0, bid_volume_1=1.5,
+        ask_price_1=60000.2, ask_volume_1=2.5, localtime=tick.localtime,
+    )
+    expected.extra = {"mark_price": 60001.5, "index_price": 60000.9, "estimated_settle_price": 60000.95,
+                      "funding_rate": 0.00038167,
+                      "next_funding_time": datetime.fromtimestamp(1_700_006_400_000 / 1000, UTC)}
+    assert type(tick) is TickData
+    assert tick == expected and vars(tick) == vars(expected)
+    assert tick.vt_symbol == expected.vt_symbol == f"BTCUSDT.{Exchange.BINANCEUSDM.value}"
+    assert tick.datetime == datetime.fromtimestamp((E1 + 20) / 1000, UTC)  # the mark price came later
+    # and the state it was copied from is not shared with it
+    m.on_message("bookTicker", "BTCUSDT", _decode(BookTicker, {**USDM_BOOK, "u": 901, "b": "1"}))
+    assert tick.bid_price_1 == 60000.0 and ticks[-1].bid_price_1 == 1.0
+    assert tick.__dict__ is not ticks[-1].__dict__ and tick.extra is not ticks[-1].extra
