@@ -102,8 +102,9 @@ class BanningWsApi:
     limiter (see the report: a fault that refuses ws-api requests while the REST bucket is
     banned would let this run over the real simulator)."""
 
-    def __init__(self, banned_for_ms: int) -> None:
+    def __init__(self, banned_for_ms: int, refuse_handshake: bool = False) -> None:
         self.banned_for_ms = banned_for_ms
+        self.refuse_handshake = refuse_handshake  # answer the upgrade itself with HTTP 418 + Retry-After
         self.attempts = 0
         self.retried: Any = None  # asyncio.Event, set on the second attempt
         self.base_url = ""
@@ -133,6 +134,15 @@ class BanningWsApi:
 
         from aiohttp import WSMsgType, web
 
+        if self.refuse_handshake:
+            self.attempts += 1
+            if self.attempts >= 2:
+                self.retried.set()
+            retry_after = max(1, (self.banned_until - int(time.time() * 1000)) // 1000)
+            return web.json_response(
+                {"code": -1003, "msg": f"Way too much request weight used; IP banned until {self.banned_until}."},
+                status=418, headers={"Retry-After": str(retry_after)},
+            )
         ws = web.WebSocketResponse()
         await ws.prepare(request)
         async for message in ws:
@@ -155,7 +165,8 @@ class BanningWsApi:
     reason="a 418 on the spot ws-api subscription is retried on the ordinary backoff (<= 60 s, reset "
     "to the base delay) instead of waiting for retryAfter, and the REST weight gate never learns of the ban",
 )
-def test_a_418_on_the_spot_subscription_waits_for_the_ban_to_end(clean_binance_env):
+@pytest.mark.parametrize("refuse_handshake", [False, True], ids=["ws-api-reply", "handshake"])
+def test_a_418_on_the_spot_subscription_waits_for_the_ban_to_end(clean_binance_env, refuse_handshake):
     """Binance bans an IP for REST and the WebSocket API alike and lengthens the ban of a
     client that keeps knocking ("2 minutes to 3 days"). Here the ban lasts 30 s; in 3 s the
     supervisor must not ask again (and the shared weight gate should know the ban)."""
@@ -181,7 +192,7 @@ def test_a_418_on_the_spot_subscription_waits_for_the_ban_to_end(clean_binance_e
             return []
 
     async def run() -> tuple[int, list[str], int]:
-        async with BanningWsApi(banned_for_ms=30_000) as peer:
+        async with BanningWsApi(banned_for_ms=30_000, refuse_handshake=refuse_handshake) as peer:
             settings = BinanceSettings.load(
                 {"api_key": "k" * 64, "secret": "s" * 64, "base_url": peer.base_url}, env_file=None
             )
@@ -205,7 +216,7 @@ def test_a_418_on_the_spot_subscription_waits_for_the_ban_to_end(clean_binance_e
             return peer.attempts, logs, orders.rest.gate.banned_until_ms
 
     attempts, logs, gate_banned_until = asyncio.run(run())
-    assert attempts >= 1 and any("IP banned" in m for m in logs), logs
+    assert attempts >= 1 and logs, logs
     assert attempts == 1, f"{attempts} subscription attempts during a 30 s ban: {logs[:4]}"
     assert gate_banned_until > int(time.time() * 1000), "the REST gate does not know about the ban"
 
@@ -251,3 +262,47 @@ def test_a_liquidation_fill_is_reported_as_a_trade(usdm_sim: BinanceSimulator, c
     finally:
         h.adapter.close()
 
+
+
+# -- 4. a fill the stream lost, on an order the stream then completes ------------------------
+def _until(condition: Any, timeout: float = WAIT) -> None:
+    """Wait for a condition the simulator exposes no event for (polled, bounded)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.01)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a partial fill lost by the stream is recovered only by a reconciliation, and none runs once the "
+    "order is complete: the order shows traded 0.01 while its trades add up to 0.006, until the next reconnect",
+)
+def test_a_partial_fill_the_stream_lost_is_recovered_when_the_order_completes(
+    sim: BinanceSimulator, clean_binance_env, monkeypatch
+):
+    """The simulator's user stall loses what is published meanwhile (as a lossy peer, a frame
+    that fails to decode, or an update the router drops on an exception would). The first
+    partial fill is lost; the last fill arrives and the order becomes ALLTRADED with z=0.01.
+    Nothing is active any more, so the periodic reconciliation never runs and the 0.004 fill
+    is never reported: the trader's position (built from trades) is short by 0.004 BTC."""
+    from foxtrot_binance import user_stream
+
+    monkeypatch.setattr(user_stream, "RECONCILE_INTERVAL_S", 3600.0)  # the 60 s default must not fire mid-test
+    h = connect(sim)
+    try:
+        price = round(best_bid(sim) - 100, 2)
+        vt = h.send(0.01, price)
+        h.wait_status(vt, Status.NOTTRADED)
+        sim.faults.stall_streams(0.5, "user")
+        sim.set_price("BTCUSDT", price, kind="spot", volume=0.004)  # lost by the stalled stream
+        _until(lambda: float(h.sim_order(vt)["executedQty"]) == pytest.approx(0.004))
+        _until(lambda: not sim.faults.stalled("user"))
+        sim.set_price("BTCUSDT", price - 1, kind="spot")  # the rest: delivered
+        done = h.wait_status(vt, Status.ALLTRADED)
+        assert done.traded == pytest.approx(0.01)
+        h.wait(lambda e: e.type == "eTrade." and sum(t.volume for t in h.trades(vt)) >= 0.01 - 1e-12, timeout=10)
+        trades = h.trades(vt)
+        assert len(trades) == len({t.tradeid for t in trades})
+    finally:
+        h.adapter.close()
