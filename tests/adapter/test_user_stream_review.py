@@ -18,7 +18,7 @@ import pytest
 from foxtrot_binance import BinanceSpotAdapter, BinanceUsdmAdapter
 from foxtrot_binance.simulator import BinanceSimulator
 from foxtrot_binance.simulator.ws_settings import settings_for
-from foxtrot_hooks import Direction, Exchange, OrderRequest, OrderType, Status
+from foxtrot_hooks import Status
 from foxtrot_hooks.testing import RecordingEngine
 
 from spot_support import Harness, connect_setting
@@ -363,3 +363,5 @@ def test_a_failing_order_handler_does_not_cost_the_fill_of_the_same_event(
         assert sum(t.volume for t in h.trades(vt)) == pytest.approx(0.01)
     finally:
         adapter.close()
+
+
