@@ -12,7 +12,8 @@ carry no event time, and USDⓈ-M partial depth arrives in the ``depthUpdate`` f
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from collections.abc import Iterable
+from typing import Any, Literal, Union
 
 import msgspec
 
@@ -193,3 +194,26 @@ def payload_type(kind: StreamKind, stream: str) -> type[Any] | None:
 def decoder_for(kind: StreamKind, stream: str) -> msgspec.json.Decoder[Any] | None:
     cls = payload_type(kind, stream)
     return None if cls is None else _DECODERS[cls]
+
+
+def data_frame_type(stream: str, payload: type[Any]) -> type[msgspec.Struct]:
+    """``{"stream": <stream>, "data": <payload>}`` as a Struct tagged by its stream name.
+
+    A union of these (one per subscribed stream, see :func:`data_frame_decoder`) decodes a
+    combined-stream frame in one pass: msgspec selects the payload type from the ``stream``
+    value, so the envelope is not parsed first and its ``data`` parsed again (about a third
+    less decoding per message). Anything else (a request reply, a stream outside the union,
+    a malformed frame) fails to decode and takes the two-pass path.
+    """
+    return msgspec.defstruct("DataFrame", [("data", payload)], tag_field="stream", tag=stream, gc=False)
+
+
+def data_frame_decoder(frame_types: Iterable[type[msgspec.Struct]]) -> msgspec.json.Decoder[Any] | None:
+    """One decoder for the union of ``frame_types`` (None when there are none).
+
+    Not strict, like the payload decoders: Binance's decimal strings become floats.
+    """
+    types = tuple(frame_types)
+    if not types:
+        return None
+    return msgspec.json.Decoder(Union[types], strict=False)  # noqa: UP007 - a runtime tuple of types

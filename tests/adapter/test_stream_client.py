@@ -25,7 +25,7 @@ from foxtrot_binance.stream_client import (
     connection_url,
     endpoint_of,
 )
-from foxtrot_binance.stream_messages import BookTicker
+from foxtrot_binance.stream_messages import BookTicker, channel_of, decoder_for, payload_type
 
 FAST = StreamClientConfig(
     messages_per_second=200,
@@ -467,5 +467,100 @@ def test_close_is_idempotent_and_final(server: FakeStreamServer) -> None:
         await server.until(lambda: not server.open_conns())
         with pytest.raises(RuntimeError):
             client.subscribe(["btcusdt@trade"])
+
+    run(main)
+
+
+# -- the one-pass data path --------------------------------------------------------------
+SPOT_PAYLOADS: dict[str, dict[str, Any]] = {
+    "bnbusdt@bookTicker": BOOK,
+    "bnbusdt@ticker": {"e": "24hrTicker", "E": 1, "s": "BNBUSDT", "p": "0.5", "c": "25.5", "Q": "1", "o": "25",
+                       "h": "26", "l": "24", "v": "1000", "q": "25000", "x": "24.9"},
+    "bnbusdt@depth5@100ms": {"lastUpdateId": 7, "bids": [["25.3", "1"], ["25.2", "2"]], "asks": [["25.4", "3"]]},
+    "bnbusdt@trade": {"e": "trade", "E": 2, "s": "BNBUSDT", "t": 12, "p": "25.35", "q": "0.5", "T": 2, "m": True},
+    "bnbusdt@kline_1m": {"e": "kline", "E": 3, "s": "BNBUSDT", "k": {"t": 0, "T": 59999, "s": "BNBUSDT", "i": "1m",
+                         "o": "25", "c": "25.5", "h": "26", "l": "24", "v": "10", "q": "250", "x": False}},
+}
+USDM_PAYLOADS: dict[str, dict[str, Any]] = {
+    "btcusdt@bookTicker": {"e": "bookTicker", "u": 9, "E": 5, "T": 4, "s": "BTCUSDT", "b": "1", "B": "2", "a": "3",
+                           "A": "4"},
+    "btcusdt@depth5@100ms": {"e": "depthUpdate", "E": 6, "T": 5, "s": "BTCUSDT", "U": 1, "u": 9, "pu": 0,
+                             "b": [["1", "2"]], "a": [["3", "4"]]},
+    "btcusdt@markPrice@1s": {"e": "markPriceUpdate", "E": 7, "s": "BTCUSDT", "p": "1.5", "i": "1.4", "P": "1.45",
+                             "r": "0.0001", "T": 8},
+    "btcusdt@aggTrade": {"e": "aggTrade", "E": 8, "s": "BTCUSDT", "a": 3, "p": "1", "q": "2", "f": 1, "l": 2, "T": 8,
+                         "m": False},
+}
+
+
+async def one_pass_ready(client: MarketStreamClient, streams: list[str], timeout: float = 3.0) -> None:
+    """Wait until the one-pass decoder (rebuilt shortly after a subscribe) covers ``streams``."""
+
+    async def covered() -> None:
+        while {r.stream for r in client._frame_routes.values()} != set(streams) or client._frame_decoder is None:
+            await asyncio.sleep(0.005)
+
+    await asyncio.wait_for(covered(), timeout)
+
+
+@pytest.mark.parametrize(("kind", "payloads"), [("spot", SPOT_PAYLOADS), ("usdm", USDM_PAYLOADS)])
+def test_one_pass_decoding_equals_the_envelope_then_payload_decoding(
+    server: FakeStreamServer, kind: str, payloads: dict[str, dict[str, Any]]
+) -> None:
+    async def main() -> None:
+        inbox = Inbox()
+        client = make_client(kind, server, inbox)
+        streams = list(payloads)
+        client.subscribe(streams)
+        await server.until(lambda: all(server.holding(s) for s in streams))
+        await one_pass_ready(client, streams)
+        for stream, data in payloads.items():
+            await server.push(stream, data)
+        await inbox.until(lambda: len(inbox.messages) == len(streams))
+        for (channel, symbol, payload), stream in zip(inbox.messages, streams):
+            decoder = decoder_for(client.kind, stream)
+            assert decoder is not None
+            assert (channel, symbol) == (channel_of(stream), stream.split("@")[0].upper())
+            assert type(payload) is payload_type(client.kind, stream)
+            assert payload == decoder.decode(json.dumps(payloads[stream]))
+        await assert_clean(client)
+
+    run(main)
+
+
+def test_one_pass_path_hands_replies_strangers_and_bad_frames_to_the_slow_path(
+    server: FakeStreamServer, log_lines: list[str]
+) -> None:
+    async def main() -> None:
+        inbox = Inbox()
+        client = make_client("spot", server, inbox)
+        client.subscribe(["bnbusdt@bookTicker"])
+        await server.until(lambda: len(server.holding("bnbusdt@bookTicker")) == 1)
+        await one_pass_ready(client, ["bnbusdt@bookTicker"])
+        await server.push_raw("bnbusdt@bookTicker", "this is not json{")
+        await server.push("bnbusdt@bookTicker", {"u": 1, "s": "BNBUSDT", "b": "x"})  # wrong shape
+        await server.push_raw("bnbusdt@bookTicker", '{"stream":"other@trade","data":{"p":"1"}}')  # not ours
+        await server.push("bnbusdt@bookTicker", BOOK)
+        await inbox.until(lambda: len(inbox.messages) == 1)
+        assert sum("malformed frame" in line for line in log_lines) == 1  # rate-limited: one line a second
+        assert client._bad_frames == 2
+        # a new stream: its SUBSCRIBE reply passes through, and its data flows before the
+        # decoder is rebuilt (two-pass path) and after (one-pass path)
+        client.subscribe(["ethusdt@bookTicker"])
+        await server.until(lambda: len(server.holding("ethusdt@bookTicker")) == 1)
+        await server.push("ethusdt@bookTicker", {**BOOK, "s": "ETHUSDT"})
+        await inbox.until(lambda: len(inbox.messages) == 2)
+        await one_pass_ready(client, ["bnbusdt@bookTicker", "ethusdt@bookTicker"])
+        await server.push("ethusdt@bookTicker", {**BOOK, "s": "ETHUSDT", "u": 2})
+        await inbox.until(lambda: len(inbox.messages) == 3)
+        assert [(m[1], m[2].update_id) for m in inbox.messages[1:]] == [("ETHUSDT", 400900217), ("ETHUSDT", 2)]
+        # unsubscribed and subscribed again before the rebuild: still delivered
+        client.unsubscribe(["ethusdt@bookTicker"])
+        client.subscribe(["ethusdt@bookTicker"])
+        await server.until(lambda: len(server.holding("ethusdt@bookTicker")) == 1)
+        await server.push("ethusdt@bookTicker", {**BOOK, "s": "ETHUSDT", "u": 3})
+        await inbox.until(lambda: len(inbox.messages) == 4)
+        assert inbox.messages[3][2].update_id == 3
+        await assert_clean(client)
 
     run(main)
