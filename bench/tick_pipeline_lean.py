@@ -13,8 +13,11 @@ that ``time.process_time`` of this process is the client's CPU alone:
   the simulator, so its own cost may cap the rate; the client CPU per message is still clean).
 
 Every message is decoded into a typed ``BookTicker`` and handed to a callback that counts it.
-A last section times ``MarketDataManager.on_message`` (decoded bookTicker -> new TickData)
-without sockets. Figures: median [min-max] of ``--runs`` runs.
+Two last sections need no sockets: ``MarketDataManager.on_message`` (decoded bookTicker -> new
+TickData, handed to a sink that counts and drops it, as a consumer that does not keep every
+tick would), and the EventEngine hand-over (the two events ``BaseAdapter.on_tick`` puts per
+tick, from this thread to the engine's dispatch thread and one EVENT_TICK handler; CPU of both
+threads). Figures: median [min-max] of ``--runs`` runs.
 """
 
 from __future__ import annotations
@@ -174,8 +177,12 @@ def manager_micro(runs: int) -> list[float]:
         def unsubscribe(self, streams: Any) -> None: ...
         async def close(self) -> None: ...
 
-    sink: list[Any] = []
-    m = MarketDataManager("spot", "BENCH", Exchange.BINANCE, sink.append, lambda on_message: NoClient())
+    count = [0]
+
+    def sink(tick: Any) -> None:
+        count[0] += 1
+
+    m = MarketDataManager("spot", "BENCH", Exchange.BINANCE, sink, lambda on_message: NoClient())
     ticker = msgspec.json.decode(b'{"E":1,"s":"BTCUSDT","c":"1","p":"0","o":"1","h":"1","l":"1","v":"1","q":"1"}',
                                  type=Ticker24h, strict=False)
     books = [BookTicker(400900217 + i, "BTCUSDT", 60000.0 + i, 1.0, 60001.0 + i, 2.0) for i in range(100_000)]
@@ -184,12 +191,45 @@ def manager_micro(runs: int) -> list[float]:
         m.unsubscribe("BTCUSDT")  # fresh state: update ids start over
         m.subscribe("BTCUSDT")
         m.on_message("ticker", "BTCUSDT", ticker)
-        sink.clear()
+        count[0] = 0
         start = time.process_time()
         for book in books:
             m.on_message("bookTicker", "BTCUSDT", book)
         out.append((time.process_time() - start) / len(books) * 1e6)
-        assert len(sink) == len(books)
+        assert count[0] == len(books)
+    return out
+
+
+def engine_micro(runs: int, ticks: int = 200_000) -> list[float]:
+    """µs of CPU (both threads) per tick for the two events of ``BaseAdapter.on_tick`` through
+    the reference EventEngine to one EVENT_TICK handler."""
+    import threading
+
+    from foxtrot_hooks import EVENT_TICK, Event, EventEngine
+
+    out = []
+    for _ in range(runs):
+        engine = EventEngine(interval=60)
+        handled = [0]
+        done = threading.Event()
+
+        def on_tick(event: Any) -> None:
+            handled[0] += 1
+
+        engine.register(EVENT_TICK, on_tick)
+        engine.register("bench.done", lambda event: done.set())
+        engine.start()
+        put, data, specific = engine.put, object(), EVENT_TICK + "BTCUSDT.BINANCE"
+        start = time.process_time()
+        for _ in range(ticks):
+            put(Event(EVENT_TICK, data))
+            put(Event(specific, data))
+        put(Event("bench.done"))
+        if not done.wait(120):
+            raise RuntimeError("EventEngine did not drain within 120 s")
+        out.append((time.process_time() - start) / ticks * 1e6)
+        engine.stop()
+        assert handled[0] == ticks
     return out
 
 
@@ -218,6 +258,8 @@ def main() -> None:
         print(f"  {source:4s} server: {summary(rates, ',.0f')} msg/s, client CPU {summary(cpus, '.2f')} µs/msg ({n} msgs/run)")
     micro = manager_micro(args.runs)
     print(f"  MarketDataManager.on_message, decoded bookTicker -> new TickData: {summary(micro, '.2f')} µs/msg")
+    engine = engine_micro(args.runs)
+    print(f"  EventEngine hand-over, EVENT_TICK + EVENT_TICK.<vt_symbol> -> one handler: {summary(engine, '.2f')} µs/tick")
 
 
 if __name__ == "__main__":
