@@ -417,3 +417,45 @@ def test_a_usdm_stream_drop_during_a_rest_ban_reconnects_on_the_still_valid_list
     finally:
         h.adapter.close()
 
+
+
+# -- 7. Binance's reason on an algo (conditional) order it refused -----------------------------
+@pytest.mark.xfail(
+    strict=True,
+    reason="ALGO_UPDATE carries its failure reason in 'rm'; the order manager reads only 'r'/'rejectReason', "
+    "so a stop Binance rejects shows 'rejected by Binance' with no reason",
+)
+def test_an_algo_rejection_carries_binances_reason(usdm_sim: BinanceSimulator, clean_binance_env):
+    """DESIGN: "a definite rejection pushes REJECTED with Binance's reason". The simulator never
+    rejects an algo order after accepting it, so Binance's documented ALGO_UPDATE (with ``rm``)
+    for the adapter's own resting stop is handed to the live router on the I/O loop."""
+    from foxtrot_hooks import Offset
+
+    sim = usdm_sim
+    h = connect(sim, BinanceUsdmAdapter)
+    try:
+        price = best_bid(sim, "usdm")
+        opened = h.adapter.send_order(OrderRequest("BTCUSDT", Exchange.BINANCEUSDM, Direction.LONG, OrderType.MARKET, 0.02, 0))
+        h.wait_status(opened, Status.ALLTRADED)
+        trigger = round(price - 1000, 1)
+        stop = h.adapter.send_order(
+            OrderRequest("BTCUSDT", Exchange.BINANCEUSDM, Direction.SHORT, OrderType.STOP, 0.02, trigger, Offset.CLOSE)
+        )
+        resting = h.wait_status(stop, Status.NOTTRADED)
+        algo_id = int(resting.extra["exchange_order_id"])
+        now = int(time.time() * 1000)
+        event = {"e": "ALGO_UPDATE", "T": now, "E": now, "o": {
+            "caid": resting.orderid, "aid": algo_id, "at": "CONDITIONAL", "o": "STOP_MARKET", "s": "BTCUSDT",
+            "S": "SELL", "ps": "BOTH", "f": "GTC", "q": "0.020", "X": "REJECTED", "ai": "", "ap": "0.00000",
+            "aq": "0.000", "act": "0", "tp": str(trigger), "p": "0", "V": "EXPIRE_MAKER", "wt": "CONTRACT_PRICE",
+            "pm": "NONE", "cp": False, "pP": False, "R": True, "tt": 0, "gtd": 0, "rm": "Reduce Only reject"}}
+        client = h.adapter.client
+
+        async def inject() -> None:
+            client.user_stream.router.apply(event)
+
+        client.schedule(inject()).result(10)
+        rejected = h.wait_status(stop, Status.REJECTED)
+        assert "Reduce Only reject" in rejected.extra["reason"], rejected.extra
+    finally:
+        h.adapter.close()
