@@ -298,6 +298,7 @@ class BinanceApiClient:
         if pending:
             await asyncio.gather(*pending, return_exceptions=True)
         await self.accounts.close()
+        self.orders.fill_audit.close()
         if self.market_data is not None:
             try:
                 await self.market_data.close()

@@ -48,6 +48,7 @@ from foxtrot_binance.binance_mappings import (
     status_from_binance,
 )
 from foxtrot_binance.contract_manager import ContractManager, Instrument, InvalidOrderRequest
+from foxtrot_binance.fill_audit import FillAudit
 from foxtrot_binance.market_kind import MarketKind
 from foxtrot_binance.order_ids import ClientOrderIdFactory
 from foxtrot_binance.rate_limit import RequestThrottled
@@ -115,6 +116,7 @@ class OrderManager:
         self._seen_trades = _SeenTrades()
         self._trade_cursor: dict[str, int] = {}  # next trade id reconciliation reads, per symbol
         self._session_start_ms = int(datetime.now(timezone.utc).timestamp() * 1000)
+        self.fill_audit = FillAudit(self._recover_fills, log)
         # wired by the coordinator at connect
         self.rest: Any = None
         self.schedule: Callable[[Any], Any] | None = None  # run a coroutine on the I/O loop
@@ -514,9 +516,16 @@ class OrderManager:
         if status is Status.CANCELLED and raw_status and raw_status.upper().startswith("EXPIRED"):
             extra["expired"] = True
         if status is Status.REJECTED:
-            extra["reason"] = info.get("r") or info.get("rejectReason") or "rejected by Binance"
+            extra["reason"] = info.get("r") or info.get("rejectReason") or info.get("rm") or "rejected by Binance"
+        elif status is Status.CANCELLED and info.get("rm"):  # an algo order Binance cancelled or expired, and why
+            extra["reason"] = info["rm"]
         order.extra = extra or None
         tracked.order = order
+        # before the host sees it, so a raising handler cannot skip the bookkeeping
+        self.fill_audit.on_order(
+            client_id, tracked.instrument.id, order.traded, finished=status in TERMINAL_STATUSES,
+            whole_life=self.ids.is_ours(client_id),
+        )
         self._on_order(order)
         if status in TERMINAL_STATUSES and self.on_finished is not None:
             self.on_finished()
@@ -587,7 +596,8 @@ class OrderManager:
             return
         key = (instrument.id, str(trade_id))
         exchange_order_id = str(data["order"]) if data.get("order") is not None else None
-        client_id = info.get("c") if isinstance(info.get("c"), str) and info.get("x", "TRADE") == "TRADE" else None
+        # an execution's own client id (not a cancel request's): a fill, or a liquidation's autoclose-...
+        client_id = info.get("c") if isinstance(info.get("c"), str) and info.get("x", "TRADE") in ("TRADE", "CALCULATED") else None
         with self._lock:
             mapped = self._by_exchange_id.get(_key(instrument.id, exchange_order_id, False)) if exchange_order_id else None
             if mapped is not None:
@@ -610,6 +620,8 @@ class OrderManager:
             volume=as_float(data.get("amount")),
             datetime=_utc(timestamp) if timestamp else datetime.now(timezone.utc),
         )
+        if client_id:
+            self.fill_audit.on_trade(client_id, trade.volume)
         fee = data.get("fee") or {}
         trade.extra = {
             "commission": as_float(fee.get("cost")),
@@ -702,6 +714,12 @@ class OrderManager:
                 self._trade_cursor[instrument.id] = cursor
             if len(trades) < TRADE_PAGE or not ids:
                 return
+
+    async def _recover_fills(self, symbol_id: str) -> None:
+        """FillAudit found an order whose trades fall short of its filled quantity."""
+        instrument = self.contracts.by_id(symbol_id)
+        if instrument is not None and self.rest is not None:
+            await self._reconcile_trades(instrument)
 
     async def _backfill_open_orders(self, open_orders: list[dict[str, Any]]) -> None:
         """Fills of orders that were already partly filled before this session and are still

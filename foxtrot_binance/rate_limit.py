@@ -59,14 +59,22 @@ class WeightGate:
             # in flight. The larger of the two is the safe estimate.
             self.used = max(self.used, used)
         if status in (418, 429):
-            retry_after = _header(headers, "retry-after")
-            until = now + (retry_after * 1000 if retry_after is not None else self.window_ms)
-            if status == 418:
-                self.banned_until_ms = max(self.banned_until_ms, until)
-            else:
-                self.paused_until_ms = max(self.paused_until_ms, until)
+            self.hold(status, retry_after_s=_header(headers, "retry-after"))
         if url.endswith("/exchangeInfo") and body:
             self._learn_limit(body)
+
+    def hold(self, status: int, *, until_ms: int | None = None, retry_after_s: float | None = None) -> None:
+        """Stop everything (418) or pause (429) until Binance's time, or for ``retry_after_s``,
+        or for a window when it named neither. Also fed by the WebSocket API, whose refusals
+        come in its own frames: Binance counts both against the same IP."""
+        if status not in (418, 429):
+            return
+        if until_ms is None:
+            until_ms = self._now_ms() + int(retry_after_s * 1000 if retry_after_s is not None else self.window_ms)
+        if status == 418:
+            self.banned_until_ms = max(self.banned_until_ms, until_ms)
+        else:
+            self.paused_until_ms = max(self.paused_until_ms, until_ms)
 
     @property
     def header_name(self) -> str:

@@ -15,6 +15,7 @@ reported to the caller, which reconnects and reconciles.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -31,6 +32,9 @@ ENDING_EVENTS = {
     "listenKeyExpired": "the listenKey expired",
     "serverShutdown": "Binance is shutting the stream's server down",
 }
+FAILURE_LOG_INTERVAL_S = 1.0
+FILL_EXECUTIONS = frozenset({"TRADE", "CALCULATED"})
+"""Execution types that carry a fill: a trade, and on USDⓈ-M a liquidation or ADL execution."""
 IGNORED_EVENTS = frozenset({"TRADE_LITE", "balanceUpdate", "listStatus", "externalLockUpdate", "ACCOUNT_CONFIG_UPDATE"})
 
 
@@ -52,6 +56,8 @@ class UserEventRouter:
         self._currency_code = currency_code
         self._write_log = write_log
         self._log = log
+        self.failures = 0
+        self._failure_logged_at = -FAILURE_LOG_INTERVAL_S
 
     def apply(self, event: Event) -> str | None:
         """Apply ``event``; returns why the stream must be reopened, or None.
@@ -79,12 +85,26 @@ class UserEventRouter:
             elif name not in IGNORED_EVENTS:
                 self._log.debug("user-data event {} ignored", name)
         except Exception:
-            self._log.exception("applying a user-data event ({}) failed", name)
+            self._failed(f"applying a user-data event ({name}) failed")
         return None
 
+    def _failed(self, what: str) -> None:
+        """With the traceback at most once a second: a systematic failure must not flood the log."""
+        self.failures += 1
+        now = time.monotonic()
+        if now - self._failure_logged_at >= FAILURE_LOG_INTERVAL_S:
+            self._failure_logged_at = now
+            self._log.opt(exception=True).error("{} ({} failures so far)", what, self.failures)
+
     def _execution(self, report: Event, envelope: Event) -> None:
-        self.orders.apply_order(order_structure(report, envelope))
-        if report.get("x") == "TRADE":
+        """The order update, then the fill the same event carries. The fill is applied even
+        when the order update failed (a host handler raising, say): a completed order gets
+        no further update that could bring it back."""
+        try:
+            self.orders.apply_order(order_structure(report, envelope))
+        except Exception:
+            self._failed(f"applying the order update of a {envelope.get('e')} failed")
+        if report.get("x") in FILL_EXECUTIONS:
             self.orders.apply_trade(self._trade_structure(report))
 
     def _trade_structure(self, report: Event) -> dict[str, Any]:

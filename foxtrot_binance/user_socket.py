@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -26,6 +27,7 @@ from typing import Any
 import aiohttp
 import msgspec
 
+from foxtrot_binance.binance_mappings import Outcome, classify_error
 from foxtrot_binance.market_kind import MarketKind
 
 Event = dict[str, Any]
@@ -36,7 +38,22 @@ SUBSCRIBE_TIMEOUT_S = 10.0
 CONNECT_TIMEOUT_S = 10.0
 LISTEN_KEY_KEEPALIVE_S = 30 * 60.0
 """Binance keeps a listenKey 60 minutes after its last keep-alive; ccxt renews every 20."""
+LISTEN_KEY_REUSE_S = 50 * 60.0
+"""A key renewed less than this long ago is reused to reconnect, without asking REST for one:
+a socket that drops during a REST ban comes back at once instead of after the ban."""
+KEEPALIVE_RETRY_S = 60.0
 BAD_FRAME_LOG_INTERVAL_S = 1.0
+
+
+class SubscriptionThrottled(ConnectionError):
+    """Binance refused the private socket with 429 or 418: ask again only after ``until_ms``
+    (Binance's clock) or ``retry_after_s``; knocking during a ban lengthens it."""
+
+    def __init__(self, status: int, reason: str, *, until_ms: int | None = None, retry_after_s: float | None = None) -> None:
+        self.status = status
+        self.until_ms = until_ms
+        self.retry_after_s = retry_after_s
+        super().__init__(f"{'IP banned' if status == 418 else 'rate limited'} by Binance ({status}): {reason}")
 
 
 class UserSocket:
@@ -56,6 +73,8 @@ class UserSocket:
         self._encode = msgspec.json.Encoder().encode
         self.bad_frames = 0
         self._bad_logged_at = 0.0
+        self._listen_key: str | None = None  # never logged: it is a bearer credential
+        self._renewed_at = 0.0
 
     async def open(self) -> None:
         """Connect and authenticate; returns once events will flow (spot: subscription
@@ -68,8 +87,25 @@ class UserSocket:
             self._ws = await self._connect(self.exchange.urls["api"]["ws"]["ws-api"]["spot"])
             await self._subscribe_spot()
         else:
-            listen_key = await self._listen_key()
-            self._ws = await self._connect(self.exchange.get_private_ws_url("linear", listen_key))
+            listen_key = await self._obtain_listen_key()
+            try:
+                self._ws = await self._connect(self.exchange.get_private_ws_url("linear", listen_key))
+            except SubscriptionThrottled:
+                raise
+            except ConnectionError:
+                self.forget_listen_key()  # the key may be what was refused: ask for one next time
+                raise
+
+    @property
+    def needs_rest_to_open(self) -> bool:
+        """Whether opening needs a REST call (a USDⓈ-M listenKey POST), which the weight gate
+        holds back during a 429 pause or a 418 ban. The spot subscription is tried even then:
+        fills keep flowing if the WebSocket API still serves us, and if it refuses too, its
+        418 names the ban's end and nothing is asked again before it."""
+        return self.kind is MarketKind.USDM and not self._reusable_listen_key()
+
+    def forget_listen_key(self) -> None:
+        self._listen_key = None
 
     async def read(self, on_event: OnEvent) -> None:
         """Deliver events until the socket ends; always ends by raising ConnectionError."""
@@ -94,6 +130,8 @@ class UserSocket:
                     continue
                 ending = on_event(event)
                 if ending is not None:
+                    if event.get("e") == "listenKeyExpired":
+                        self.forget_listen_key()
                     raise ConnectionError(ending)
             elif message.type is aiohttp.WSMsgType.ERROR:
                 raise ConnectionError(f"user data socket failed: {type(ws.exception()).__name__}")
@@ -106,8 +144,22 @@ class UserSocket:
         if self.kind is MarketKind.SPOT:
             await asyncio.Event().wait()
         while True:
-            await asyncio.sleep(LISTEN_KEY_KEEPALIVE_S)
-            await self.rest.call("fapiPrivatePutListenKey", weight=1)
+            await asyncio.sleep(max(0.0, self._renewed_at + LISTEN_KEY_KEEPALIVE_S - time.monotonic()))
+            try:
+                await self.rest.call("fapiPrivatePutListenKey", weight=1)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                # a throttled or unanswered renewal is tried again while the key still has
+                # time; only a key Binance disowns (-1125) or one past its life ends the socket
+                if _disowned(exc) or time.monotonic() - self._renewed_at >= LISTEN_KEY_REUSE_S:
+                    self.forget_listen_key()
+                    raise
+                self._log.warning("listenKey keep-alive failed ({}); retrying in {:.0f} s", type(exc).__name__,
+                                  KEEPALIVE_RETRY_S)
+                await asyncio.sleep(KEEPALIVE_RETRY_S)
+                continue
+            self._renewed_at = time.monotonic()
 
     async def close(self) -> None:
         ws, self._ws = self._ws, None
@@ -132,6 +184,12 @@ class UserSocket:
             async with asyncio.timeout(CONNECT_TIMEOUT_S):
                 return await self._http.ws_connect(url, autoping=True, heartbeat=self.heartbeat, proxy=self.proxy)
         except aiohttp.WSServerHandshakeError as exc:
+            if exc.status in (418, 429):
+                retry_after = (exc.headers or {}).get("Retry-After")
+                raise SubscriptionThrottled(
+                    exc.status, "the socket was refused",
+                    retry_after_s=float(retry_after) if retry_after and retry_after.isdigit() else None,
+                ) from None
             raise ConnectionError(f"user data socket refused (HTTP {exc.status})") from None
         except aiohttp.ClientError as exc:
             raise ConnectionError(f"user data socket could not connect ({type(exc).__name__})") from None
@@ -161,14 +219,23 @@ class UserSocket:
             return
         self._raise_refusal(reply)
 
-    async def _listen_key(self) -> str:
+    async def _obtain_listen_key(self) -> str:
+        """The current key while it is surely valid, else a POST (which returns the same key
+        when Binance still has it, with its validity extended)."""
         import ccxt
 
+        if self._reusable_listen_key():
+            assert self._listen_key is not None
+            return self._listen_key
         reply = await self.rest.call("fapiPrivatePostListenKey", weight=1)
         key = reply.get("listenKey") if isinstance(reply, dict) else None
         if not isinstance(key, str) or not key:
             raise ccxt.AuthenticationError("Binance returned no listenKey")
+        self._listen_key, self._renewed_at = key, time.monotonic()
         return key
+
+    def _reusable_listen_key(self) -> bool:
+        return self._listen_key is not None and time.monotonic() - self._renewed_at < LISTEN_KEY_REUSE_S
 
     def _raise_refusal(self, reply: dict[str, Any]) -> None:
         """A refused subscription as the ccxt error REST would give for the same code."""
@@ -176,6 +243,8 @@ class UserSocket:
 
         error = reply.get("error") if isinstance(reply.get("error"), dict) else {}
         status = reply.get("status") if isinstance(reply.get("status"), int) else 400
+        if status in (418, 429):
+            raise SubscriptionThrottled(status, str(error.get("msg") or "no reason given"), until_ms=_ban_end_ms(error))
         body = self._encode(error).decode()
         self.exchange.handle_errors(status, "", "ws-api userDataStream.subscribe.signature", "", {}, body, error, {}, {})
         raise ccxt.ExchangeError(f"user data subscription refused: {error.get('msg') or 'no reason given'}")
@@ -187,3 +256,24 @@ class UserSocket:
         if now - self._bad_logged_at >= BAD_FRAME_LOG_INTERVAL_S:
             self._bad_logged_at = now
             self._log.warning("malformed user-data frame skipped ({}; {} so far)", type(exc).__name__, self.bad_frames)
+
+
+_BANNED_UNTIL = re.compile(r"banned until (\d{12,14})")
+
+
+def _ban_end_ms(error: dict[str, Any]) -> int | None:
+    """Binance's end of a WebSocket API ban or pause: ``data.retryAfter`` (ms), else the time in
+    the message ("IP banned until 1700000000000"), else unknown."""
+    data = error.get("data")
+    retry_after = data.get("retryAfter") if isinstance(data, dict) else None
+    if isinstance(retry_after, int) and retry_after > 0:
+        return retry_after
+    match = _BANNED_UNTIL.search(str(error.get("msg") or ""))
+    return int(match.group(1)) if match else None
+
+
+def _disowned(exc: BaseException) -> bool:
+    """Binance says the key (or the API key behind it) is not valid: renewing cannot help."""
+    import ccxt
+
+    return isinstance(exc, ccxt.BaseError) and classify_error(exc).outcome is Outcome.AUTH

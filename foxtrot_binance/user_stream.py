@@ -19,9 +19,11 @@ from foxtrot_binance.binance_mappings import Outcome, backoff_delay, classify_er
 from foxtrot_binance.market_kind import MarketKind
 from foxtrot_binance.order_manager import OrderManager
 from foxtrot_binance.user_events import UserEventRouter
-from foxtrot_binance.user_socket import UserSocket
+from foxtrot_binance.user_socket import SubscriptionThrottled, UserSocket
 
 MAX_RECONNECT_DELAY_S = 60.0
+STABLE_AFTER_S = 30.0
+"""A connection must have lived this long before a failure starts the backoff afresh."""
 RECONCILE_INTERVAL_S = 60.0
 
 
@@ -51,11 +53,13 @@ class UserStream:
     async def run(self) -> None:
         """Keep the stream alive until cancelled."""
         failures = 0
+        live_since: float | None = None
+        loop = asyncio.get_running_loop()
         try:
             while True:
                 tasks: list[asyncio.Task[None]] = []
                 try:
-                    if self.kind is MarketKind.USDM:  # its listenKey is a REST call: not while banned
+                    if self.socket.needs_rest_to_open:  # a listenKey POST: not during a ban
                         await self._respect_gate()
                     await self.socket.open()
                     tasks = [
@@ -69,16 +73,24 @@ class UserStream:
                         if self.connections > 1
                         else "User data stream connected"
                     )
-                    failures = 0
+                    live_since = loop.time()
                     await self._watch_and_check(tasks)
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
+                    # only a connection that proved itself resets the backoff: one that dies
+                    # moments after opening would otherwise be reopened (and reconciled over
+                    # REST, at real weight) at the base delay forever
+                    if live_since is not None and loop.time() - live_since >= STABLE_AFTER_S:
+                        failures = 0
+                    live_since = None
                     failure = classify_error(exc) if _is_ccxt(exc) else None
                     reason = failure.reason if failure else f"{type(exc).__name__}: {exc}"
                     ceiling = MAX_RECONNECT_DELAY_S if failure is None or failure.outcome is not Outcome.AUTH else 300.0
                     delay = backoff_delay(failures, self.reconnect_delay, ceiling, self._rng)
                     failures += 1
+                    if isinstance(exc, SubscriptionThrottled):
+                        delay = max(delay, self._hold_gate(exc))
                     self._write_log(f"User data stream disconnected ({reason}); reconnecting in {delay:.1f}s")
                     if failure is not None and failure.outcome is Outcome.CLOCK:
                         await self._resync_clock()
@@ -145,6 +157,15 @@ class UserStream:
             if wait_ms <= 0:
                 return
             await asyncio.sleep(min(wait_ms / 1000, 5.0))
+
+    def _hold_gate(self, refusal: SubscriptionThrottled) -> float:
+        """Tell the shared weight gate (REST waits too); returns seconds until it reopens."""
+        gate = getattr(self.orders.rest, "gate", None)
+        if gate is None:
+            return refusal.retry_after_s or 0.0
+        gate.hold(refusal.status, until_ms=refusal.until_ms, retry_after_s=refusal.retry_after_s)
+        wait_ms, _ = gate.wait_ms(0)
+        return wait_ms / 1000
 
     async def _resync_clock(self) -> None:
         """-1021 on the subscription: our timestamps drifted; measure the offset again."""

@@ -34,11 +34,11 @@ class Recorder:
     def __init__(self) -> None:
         self.calls: list[tuple[str, Any]] = []
         self.keywords: list[dict[str, Any]] = []
-        self.fail = False
+        self.fail: set[str] | bool = False
 
     def __getattr__(self, name: str) -> Any:
         def record(*args: Any, **kwargs: Any) -> None:
-            if self.fail:
+            if self.fail is True or (isinstance(self.fail, set) and name in self.fail):
                 raise RuntimeError("manager failed")
             self.calls.append((name, args[0] if args else kwargs))
             self.keywords.append(kwargs)
@@ -112,7 +112,7 @@ def test_informational_events_change_nothing(router):
     assert orders.calls == accounts.calls == []
 
 
-def test_a_failing_update_is_logged_and_the_next_one_applies(router):
+def test_failures_are_counted_logged_at_most_once_a_second_and_the_next_update_applies(router):
     r, orders, _, _ = router
     records: list[str] = []
     logger.enable("foxtrot_binance")
@@ -126,7 +126,11 @@ def test_a_failing_update_is_logged_and_the_next_one_applies(router):
     finally:
         logger.remove(sink)
         logger.disable("foxtrot_binance")
-    assert any("applying a user-data event (executionReport) failed" in m for m in records)
+    # the order update and the fill of the same event both failed: two failures, one log record
+    assert r.failures == 2
+    assert len(records) == 1
+    assert records[0].startswith("applying the order update of a executionReport failed (1 failures so far)")
+    assert "RuntimeError: manager failed" in records[0]  # with the traceback
     assert orders.calls[-1][1]["clientOrderId"] == "fx1"
 
 
@@ -138,3 +142,18 @@ def test_a_margin_call_is_said_and_refreshes_the_account():
     assert "margin call" in logs[0]
     assert [k for k, _ in accounts.calls] == ["on_account_update", "on_account_update"]
     assert accounts.calls[1][1]["a"]["m"] == "ORDER"
+
+
+def test_the_fill_of_an_event_whose_order_update_failed_still_applies(router):
+    r, orders, _, _ = router
+    orders.fail = {"apply_order"}
+    r.apply(SPOT_TRADE)
+    assert [k for k, _ in orders.calls] == ["apply_trade"]
+
+
+def test_a_liquidation_execution_carries_a_fill(router):
+    r, orders, _, _ = router
+    liquidation = {**FUTURES_TRADE["o"], "x": "CALCULATED", "c": "autoclose-1", "o": "LIQUIDATION"}
+    r.apply({**FUTURES_TRADE, "o": liquidation})
+    assert [k for k, _ in orders.calls] == ["apply_order", "apply_trade"]
+    assert orders.calls[1][1]["id"] == 555

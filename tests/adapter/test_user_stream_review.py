@@ -1,8 +1,8 @@
 """Review of the native user-data stream (user_socket / user_events / user_stream).
 
-Each test reproduces one behaviour end to end over the embedded simulator: real adapter,
-real ccxt, real sockets. Tests marked ``xfail(strict=True)`` document a confirmed bug; they
-start passing (and so fail the suite) once the bug is fixed, which is the cue to drop the mark.
+Each test reproduces, end to end over the embedded simulator (real adapter, real ccxt, real
+sockets), a bug a review found. Each was first committed as a strict xfail; all are fixed and
+the tests now guard the fixes.
 """
 
 from __future__ import annotations
@@ -58,11 +58,6 @@ _DELAY = re.compile(r"User data stream disconnected \(.*\); reconnecting in ([0-
 
 
 # -- 1. reconnect storm ---------------------------------------------------------------------
-@pytest.mark.xfail(
-    strict=True,
-    reason="backoff resets after every connect+reconcile: a socket that keeps dying a moment after "
-    "it connected is reopened (and fully reconciled over REST) at the base delay forever",
-)
 def test_a_flapping_user_socket_backs_off_instead_of_reconnecting_and_reconciling_in_a_loop(
     sim: BinanceSimulator, clean_binance_env, monkeypatch
 ):
@@ -160,11 +155,6 @@ class BanningWsApi:
         return ws
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a 418 on the spot ws-api subscription is retried on the ordinary backoff (<= 60 s, reset "
-    "to the base delay) instead of waiting for retryAfter, and the REST weight gate never learns of the ban",
-)
 @pytest.mark.parametrize("refuse_handshake", [False, True], ids=["ws-api-reply", "handshake"])
 def test_a_418_on_the_spot_subscription_waits_for_the_ban_to_end(clean_binance_env, refuse_handshake):
     """Binance bans an IP for REST and the WebSocket API alike and lengthens the ban of a
@@ -228,11 +218,6 @@ def usdm_sim() -> Iterator[BinanceSimulator]:
         yield simulator
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ORDER_TRADE_UPDATE with x=CALCULATED (liquidation / ADL execution) is applied as an order "
-    "update only: its fill (t, l, L, n) never becomes a TradeData on the stream",
-)
 def test_a_liquidation_fill_is_reported_as_a_trade(usdm_sim: BinanceSimulator, clean_binance_env):
     """The simulator has no liquidation engine, so Binance's documented event for a forced
     close ("CALCULATED - Liquidation Execution", client id autoclose-...) is handed to the
@@ -273,11 +258,6 @@ def _until(condition: Any, timeout: float = WAIT) -> None:
         time.sleep(0.01)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a partial fill lost by the stream is recovered only by a reconciliation, and none runs once the "
-    "order is complete: the order shows traded 0.01 while its trades add up to 0.006, until the next reconnect",
-)
 def test_a_partial_fill_the_stream_lost_is_recovered_when_the_order_completes(
     sim: BinanceSimulator, clean_binance_env, monkeypatch
 ):
@@ -323,11 +303,6 @@ class RaisingEngine(RecordingEngine):
             hook(event)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the router applies an executionReport's order update and its trade in one try block: when the "
-    "order update raises (a host handler), the fill carried by the same event is dropped",
-)
 def test_a_failing_order_handler_does_not_cost_the_fill_of_the_same_event(
     sim: BinanceSimulator, clean_binance_env, monkeypatch
 ):
@@ -384,11 +359,6 @@ def _ban_usdm_ip(sim: BinanceSimulator) -> None:
     assert statuses == [429, 418], statuses
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="every USDⓈ-M reconnect POSTs a listenKey first; during a REST ban the still-valid key is not "
-    "reused, so the private stream stays down for the whole ban and fills go unreported",
-)
 def test_a_usdm_stream_drop_during_a_rest_ban_reconnects_on_the_still_valid_listen_key(
     usdm_sim: BinanceSimulator, clean_binance_env
 ):
@@ -420,11 +390,6 @@ def test_a_usdm_stream_drop_during_a_rest_ban_reconnects_on_the_still_valid_list
 
 
 # -- 7. Binance's reason on an algo (conditional) order it refused -----------------------------
-@pytest.mark.xfail(
-    strict=True,
-    reason="ALGO_UPDATE carries its failure reason in 'rm'; the order manager reads only 'r'/'rejectReason', "
-    "so a stop Binance rejects shows 'rejected by Binance' with no reason",
-)
 def test_an_algo_rejection_carries_binances_reason(usdm_sim: BinanceSimulator, clean_binance_env):
     """DESIGN: "a definite rejection pushes REJECTED with Binance's reason". The simulator never
     rejects an algo order after accepting it, so Binance's documented ALGO_UPDATE (with ``rm``)
