@@ -89,3 +89,21 @@ def test_acquire_waits_rather_than_overspending(monkeypatch):
 
     asyncio.run(run())
     assert 0.1 <= sum(sleeps) <= 0.2
+
+
+def test_a_ban_or_pause_learnt_outside_rest_holds_the_gate_until_binance_said():
+    clock = FakeClock()
+    gate = WeightGate(limit=1000, buffer=0.2, now_ms=clock)
+    gate.hold(418, until_ms=clock.now + 90_000)  # the WebSocket API's data.retryAfter
+    wait, reason = gate.wait_ms(1)
+    assert wait == 90_000 and "418" in reason
+    gate.hold(418, until_ms=clock.now + 10_000)  # an earlier end never shortens a ban
+    assert gate.wait_ms(1)[0] == 90_000
+    clock.now += 90_000
+    gate.hold(429, retry_after_s=3)  # a handshake's Retry-After
+    assert gate.wait_ms(1) == (3_000, "rate limited by Binance (429)")
+    gate.hold(429)  # no time given: a whole window
+    assert gate.wait_ms(1)[0] == gate.window_ms
+    gate.hold(400, until_ms=clock.now + 1)  # not a throttle: ignored
+    clock.now += gate.window_ms
+    assert gate.wait_ms(1) == (0, "")

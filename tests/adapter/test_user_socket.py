@@ -12,8 +12,10 @@ import pytest
 from aiohttp import WSMsgType, web
 from loguru import logger
 
+from foxtrot_binance import user_socket
 from foxtrot_binance.exchange_factory import create_exchange
 from foxtrot_binance.market_kind import MarketKind
+from foxtrot_binance.rate_limit import RequestThrottled
 from foxtrot_binance.settings import BinanceSettings
 from foxtrot_binance.simulator import BinanceSimulator
 
@@ -169,3 +171,57 @@ def test_a_refused_handshake_says_so_without_the_url():
                 await socket.exchange_to_close.close()  # type: ignore[attr-defined]
 
     asyncio.run(run())
+
+
+class FlakyRenewals(DirectRest):
+    """Real listenKey POSTs; keep-alive PUTs answered from a script of outcomes."""
+
+    def __init__(self, exchange: Any, outcomes: list[Exception | None]) -> None:
+        super().__init__(exchange)
+        self.outcomes = outcomes
+        self.puts = 0
+        self.renewed_twice = asyncio.Event()
+
+    async def call(self, method: str, *args: Any, weight: int = 1, **kwargs: Any) -> Any:
+        if method != "fapiPrivatePutListenKey":
+            return await super().call(method, *args, **kwargs)
+        self.puts += 1
+        if self.puts >= 2:
+            self.renewed_twice.set()
+        outcome = self.outcomes.pop(0) if self.outcomes else None
+        if outcome is not None:
+            raise outcome
+        return {}
+
+
+@pytest.mark.parametrize(
+    ("refusal", "kept"),
+    [
+        (RequestThrottled("IP banned by Binance (418)", 0), True),  # throttled: the key still has time
+        (ccxt.RequestTimeout("no answer"), True),
+        (ccxt.AuthenticationError('binance {"code":-1125,"msg":"This listenKey does not exist."}'), False),
+    ],
+    ids=["throttled", "timeout", "disowned"],
+)
+def test_a_failed_listen_key_renewal_is_retried_unless_binance_disowns_the_key(
+    sim, clean_binance_env, monkeypatch, refusal, kept
+):
+    monkeypatch.setattr(user_socket, "LISTEN_KEY_KEEPALIVE_S", 0.01)
+    monkeypatch.setattr(user_socket, "KEEPALIVE_RETRY_S", 0.01)
+
+    async def body(socket: UserSocket, exchange: Any) -> None:
+        socket.rest = rest = FlakyRenewals(exchange, [refusal])
+        await socket.open()
+        assert socket._listen_key is not None
+        keep_alive = asyncio.create_task(socket.keep_alive())
+        async with asyncio.timeout(10):  # a second renewal, or the end of the keep-alive
+            await asyncio.wait([keep_alive, asyncio.ensure_future(rest.renewed_twice.wait())],
+                               return_when=asyncio.FIRST_COMPLETED)
+        keep_alive.cancel()
+        outcome = await asyncio.gather(keep_alive, return_exceptions=True)
+        if kept:
+            assert rest.puts >= 2 and socket._listen_key is not None and socket.needs_rest_to_open is False
+        else:
+            assert outcome[0] is refusal and socket._listen_key is None and socket.needs_rest_to_open is True
+
+    asyncio.run(session(sim, MarketKind.USDM, sim.api_secret, body))
