@@ -216,4 +216,4 @@ def data_frame_decoder(frame_types: Iterable[type[msgspec.Struct]]) -> msgspec.j
     types = tuple(frame_types)
     if not types:
         return None
-    return msgspec.json.Decoder(Union[types], strict=False)  # noqa: UP007 - a runtime tuple of types
+    return msgspec.json.Decoder(Union[types], strict=False)  # Union[...] takes a runtime tuple; X | Y does not
