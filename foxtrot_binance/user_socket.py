@@ -45,7 +45,11 @@ KEEPALIVE_RETRY_S = 60.0
 BAD_FRAME_LOG_INTERVAL_S = 1.0
 
 
-class SubscriptionThrottled(ConnectionError):
+class SocketRefused(ConnectionError):
+    """The server answered the websocket handshake with an HTTP error (a bad listenKey, say)."""
+
+
+class SubscriptionThrottled(SocketRefused):
     """Binance refused the private socket with 429 or 418: ask again only after ``until_ms``
     (Binance's clock) or ``retry_after_s``; knocking during a ban lengthens it."""
 
@@ -78,8 +82,9 @@ class UserSocket:
 
     async def open(self) -> None:
         """Connect and authenticate; returns once events will flow (spot: subscription
-        acknowledged; USDⓈ-M: socket open on a valid listenKey). Raises ccxt errors for
-        refusals, so callers classify them like REST errors."""
+        acknowledged; USDⓈ-M: socket open on a valid listenKey). A refused subscription raises
+        the ccxt error REST would give for the same code; a throttled one SubscriptionThrottled;
+        a socket that cannot be opened ConnectionError."""
         await self.close()
         if self._http is None:
             self._http = aiohttp.ClientSession()
@@ -92,9 +97,10 @@ class UserSocket:
                 self._ws = await self._connect(self.exchange.get_private_ws_url("linear", listen_key))
             except SubscriptionThrottled:
                 raise
-            except ConnectionError:
+            except SocketRefused:
                 self.forget_listen_key()  # the key may be what was refused: ask for one next time
                 raise
+            # a network failure says nothing about the key: it is tried again (no REST needed)
 
     @property
     def needs_rest_to_open(self) -> bool:
@@ -190,7 +196,7 @@ class UserSocket:
                     exc.status, "the socket was refused",
                     retry_after_s=float(retry_after) if retry_after and retry_after.isdigit() else None,
                 ) from None
-            raise ConnectionError(f"user data socket refused (HTTP {exc.status})") from None
+            raise SocketRefused(f"user data socket refused (HTTP {exc.status})") from None
         except aiohttp.ClientError as exc:
             raise ConnectionError(f"user data socket could not connect ({type(exc).__name__})") from None
         except TimeoutError:

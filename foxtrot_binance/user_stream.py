@@ -91,6 +91,10 @@ class UserStream:
                     failures += 1
                     if isinstance(exc, SubscriptionThrottled):
                         delay = max(delay, self._hold_gate(exc))
+                    elif failures >= 2 and not self._gate_closed():
+                        # failing again on a kept listenKey: ask Binance, which hands back the
+                        # same key if it is valid (during a ban the kept key is all there is)
+                        self.socket.forget_listen_key()
                     self._write_log(f"User data stream disconnected ({reason}); reconnecting in {delay:.1f}s")
                     if failure is not None and failure.outcome is Outcome.CLOCK:
                         await self._resync_clock()
@@ -157,6 +161,10 @@ class UserStream:
             if wait_ms <= 0:
                 return
             await asyncio.sleep(min(wait_ms / 1000, 5.0))
+
+    def _gate_closed(self) -> bool:
+        gate = getattr(self.orders.rest, "gate", None)
+        return gate is not None and gate.wait_ms(0)[0] > 0
 
     def _hold_gate(self, refusal: SubscriptionThrottled) -> float:
         """Tell the shared weight gate (REST waits too); returns seconds until it reopens."""
