@@ -33,6 +33,12 @@ exchange-event->handler latency (``TickData.datetime`` = ``E`` to the handler), 
 reports E->decoded on the same feed. ``E`` is a whole millisecond taken when the simulator
 builds the message, so every E-based figure carries +0 to +1 ms of quantisation (about
 +0.5 ms on average); the floor's E-based figure shows how much of it is the clock, not code.
+The exchange event is also timed exactly: the simulator notes the wall-clock instant it
+publishes each paced message (``firehose(on_publish=...)``), and each tick is matched to its
+message by symbol, ``E`` and bid quantity (the firehose varies the quantity between a
+symbol's messages). publish->handler is the issue's exchange-event-to-handler latency
+without the quantisation; the target verdict uses it, and the ``E``-based figures stay
+beside it. Background ticks match no published message and are left out of it.
 The first 10 % of each paced run is dropped; background ticks inside the window are kept.
 Paced runs are done twice: ``even`` (messages evenly spaced, several staggered firehoses
 below 200 msg/s each) and ``batched`` (one firehose, which publishes rate/100 messages back
@@ -147,9 +153,12 @@ def print_run(rep: int, results: dict[str, Info]) -> None:
 
 def print_paced(rep: int, pacing: str, a: Info, f: Info) -> None:
     r, e, fe = a["recv_to_handler"], a["event_to_handler"], f["event_to_handler"]
-    print(f"paced {rep + 1} {pacing:7s}: adapter receive->handler p50 {r['p50']:.0f} p99 {r['p99']:.0f} µs, "
+    x, fx = a["publish_to_handler"], f["publish_to_handler"]
+    print(f"paced {rep + 1} {pacing:7s}: adapter publish->handler p50 {x['p50']:.0f} p99 {x['p99']:.0f} µs "
+          f"({x['n']} matched), receive->handler p50 {r['p50']:.0f} p99 {r['p99']:.0f} µs, "
           f"E->handler p50 {e['p50']:.0f} p99 {e['p99']:.0f} µs, {a['cpu_us']:.1f} µs CPU/tick ({a['ticks']} ticks) | "
-          f"floor E->decoded p50 {fe['p50']:.0f} p99 {fe['p99']:.0f} µs, {f['cpu_us']:.1f} µs CPU/msg | "
+          f"floor publish->decoded p50 {fx['p50']:.0f} p99 {fx['p99']:.0f} µs, "
+          f"E->decoded p50 {fe['p50']:.0f} p99 {fe['p99']:.0f} µs, {f['cpu_us']:.1f} µs CPU/msg | "
           f"simulator loop stalled up to {a['sim_stall_ms']:.1f} / {f['sim_stall_ms']:.1f} ms; "
           f"adapter full GCs {a['full_gcs']} (longest {a['gc_ms']:.0f} ms)", flush=True)
 
@@ -161,7 +170,12 @@ def report_paced(pacing: str, paced: list[tuple[Info, Info]], rate: float) -> tu
     """Latency table of one pacing; returns (target met, verdict line)."""
     recv99 = [a["recv_to_handler"]["p99"] for a, _ in paced]
     ev99 = [a["event_to_handler"]["p99"] for a, _ in paced]
+    exact99 = [a["publish_to_handler"]["p99"] for a, _ in paced]
     print(f"\n== {rate:,.0f} msg/s, USDⓈ-M bookTicker, {PACINGS[pacing]} (median [min-max] of {len(paced)} runs; µs)")
+    print(f"  adapter publish->handler   p50 {spread([a['publish_to_handler']['p50'] for a, _ in paced])}  "
+          f"p99 {spread(exact99)}   (exchange event at its exact publish instant)")
+    print(f"  floor   publish->decoded   p50 {spread([f['publish_to_handler']['p50'] for _, f in paced])}  "
+          f"p99 {spread([f['publish_to_handler']['p99'] for _, f in paced])}")
     print(f"  adapter receive->handler   p50 {spread([a['recv_to_handler']['p50'] for a, _ in paced])}  p99 {spread(recv99)}")
     print(f"  adapter E->handler         p50 {spread([a['event_to_handler']['p50'] for a, _ in paced])}  p99 {spread(ev99)}"
           "   (E in whole ms: includes +0..1 ms of clock quantisation)")
@@ -172,10 +186,11 @@ def report_paced(pacing: str, paced: list[tuple[Info, Info]], rate: float) -> tu
           f"adapter/floor {spread([a['cpu_us'] / f['cpu_us'] for a, f in paced], '.2f')}x")
     print(f"  exchange side: simulator loop stalled up to {spread([max(a['sim_stall_ms'], f['sim_stall_ms']) for a, f in paced], '.1f')} ms "
           f"per run; adapter full GCs in the window {sum(a['full_gcs'] for a, _ in paced)}")
-    p99 = statistics.median(ev99)
-    floor99 = statistics.median([f["event_to_handler"]["p99"] for _, f in paced])
-    line = (f"  p99 E->handler, {rate:,.0f} msg/s {pacing:8s} {p99:,.0f} µs (receive->handler {statistics.median(recv99):,.0f}; "
-            f"floor E->decoded {floor99:,.0f})   target < {TARGET_P99_US:,.0f} µs: {verdict(p99 < TARGET_P99_US)}")
+    p99 = statistics.median(exact99)
+    floor99 = statistics.median([f["publish_to_handler"]["p99"] for _, f in paced])
+    line = (f"  p99 exchange event->handler, {rate:,.0f} msg/s {pacing:8s} {p99:,.0f} µs (receive->handler "
+            f"{statistics.median(recv99):,.0f}; E->handler {statistics.median(ev99):,.0f} with E's ms quantisation; "
+            f"floor {floor99:,.0f})   target < {TARGET_P99_US:,.0f} µs: {verdict(p99 < TARGET_P99_US)}")
     return p99 < TARGET_P99_US, line
 
 
@@ -220,7 +235,8 @@ def report(runs: list[dict[str, Info]], paced: dict[str, list[tuple[Info, Info]]
         (statistics.median(cpu_ratio) <= TARGET_CPU_RATIO,
          f"  CPU per tick vs floor             {statistics.median(cpu_ratio):.2f}x   target <= {TARGET_CPU_RATIO:.0f}x"),
         (statistics.median(vs_ccxt) >= TARGET_VS_CCXT,
-         f"  throughput vs ccxt.pro            {statistics.median(vs_ccxt):.2f}x (frames processed)   target >= {TARGET_VS_CCXT:.0f}x"),
+         f"  throughput vs ccxt.pro            {statistics.median(vs_ccxt):.2f}x (frames processed, capped by the feed; "
+         f"CPU capacity {statistics.median(capacity):.2f}x)   target >= {TARGET_VS_CCXT:.0f}x"),
     ]
     for passed, line in checks:
         ok &= passed

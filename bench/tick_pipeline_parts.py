@@ -80,9 +80,17 @@ def fire(sim: Any, kind: str, symbols: list[str], messages: int, rate: float | N
     """
     stall = [0.0]
     probe = sim.call(lambda: asyncio.get_running_loop().create_task(_stall_probe(stall)))
+    published: dict[tuple[str, int, float], float] = {}
+    wall = time.time
+
+    def stamp(payload: dict[str, Any]) -> None:
+        """The exact publish instant of a paced message, keyed as a consumer can see it."""
+        published[(payload["s"], payload["E"], float(payload["B"]))] = wall()
+
+    on_publish = stamp if rate is not None else None
     cpu, start = time.process_time(), time.monotonic()
     if rate is None or not spread:
-        sent = sim.firehose(kind, symbols, messages, rate=rate).result(600)
+        sent = sim.firehose(kind, symbols, messages, rate=rate, on_publish=on_publish).result(600)
     else:
         k = int(rate // 199) + 1
         futures = []
@@ -91,14 +99,28 @@ def fire(sim: Any, kind: str, symbols: list[str], messages: int, rate: float | N
             delay = start + j / rate - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
-            futures.append(sim.firehose(kind, symbols, share, rate=rate / k))
+            futures.append(sim.firehose(kind, symbols, share, rate=rate / k, on_publish=on_publish))
         sent = sum(f.result(600) for f in futures)
     end = time.monotonic()
     cpu = time.process_time() - cpu
     sim.call(probe.cancel)
     last_u = sim.call(lambda: {s: sim.exchange.markets[kind][s].update_id for s in symbols})
     return {"sent": sent, "start": start, "end": end, "sim_cpu_us": cpu / max(1, sent) * 1e6, "last_u": last_u,
-            "sim_stall_ms": stall[0] * 1e3}
+            "sim_stall_ms": stall[0] * 1e3, "published": published}
+
+
+def publish_latencies(published: dict[tuple[str, int, float], float],
+                      samples: list[tuple[float, str, int, float]]) -> list[float]:
+    """µs from each message's exact publish instant to ``seen`` for the samples
+    ``(seen, symbol, E, bid_qty)`` that match a published message (a burst message is unique
+    by symbol, E and bid quantity: the firehose varies the quantity between a symbol's
+    consecutive messages); background ticks match none and are left out."""
+    out = []
+    for seen, symbol, event_ms, bid_qty in samples:
+        sent = published.get((symbol, event_ms, bid_qty))
+        if sent is not None:
+            out.append((seen - sent) * 1e6)
+    return out
 
 
 async def _stall_probe(worst: list[float], period: float = 0.002) -> None:
@@ -152,6 +174,8 @@ class AdapterConsumer:
         self.handled: list[float] = []
         self.local: list[Any] = []
         self.event: list[Any] = []
+        self.symbol: list[str] = []
+        self.bid_qty: list[float] = []
         self.full_gcs: list[tuple[float, float]] = []
         self._gc_started = 0.0
         gc.callbacks.append(self._on_gc)
@@ -194,6 +218,8 @@ class AdapterConsumer:
             self.handled.append(time.time())
             self.local.append(tick.localtime)
             self.event.append(tick.datetime)
+            self.symbol.append(tick.symbol)
+            self.bid_qty.append(tick.bid_volume_1)
         else:
             self.seen.add(event.data.symbol)
 
@@ -265,6 +291,7 @@ class AdapterConsumer:
     def _latency(self, conn: Connection, messages: int) -> Info:
         """receive->handler and E->handler of every tick of a paced burst (first 10 % dropped)."""
         self.handled, self.local, self.event = handled, local, event = [], [], []
+        self.symbol, self.bid_qty = symbol, bid_qty = [], []
         cpu = time.process_time()
         self.mode = "latency"
         conn.send(("armed",))
@@ -278,10 +305,13 @@ class AdapterConsumer:
         steady = window[len(window) // 10:]
         recv_us = [(handled[i] - local[i].timestamp()) * 1e6 for i in steady]
         event_us = [(handled[i] - event[i].timestamp()) * 1e6 for i in steady]
+        exact_us = publish_latencies(info["published"], [
+            (handled[i], symbol[i], round(event[i].timestamp() * 1000), bid_qty[i]) for i in steady])
         gcs, gc_ms, _ = self.gc_between(info["start"], info["end"] + 0.05)
         return {"kind": "adapter", "ticks": len(window), "sent": info["sent"], "sim_stall_ms": info["sim_stall_ms"],
                 "cpu_us": cpu / max(1, len(handled)) * 1e6, "full_gcs": gcs, "gc_ms": gc_ms,
-                "recv_to_handler": percentiles(recv_us), "event_to_handler": percentiles(event_us)}
+                "recv_to_handler": percentiles(recv_us), "event_to_handler": percentiles(event_us),
+                "publish_to_handler": percentiles(exact_us)}
 
 
 def adapter_child(conn: Connection, base_url: str) -> None:
@@ -337,7 +367,7 @@ async def floor_rep(conn: Connection, base_url: str, kind: str, symbols: list[st
     us: list[int] = []
     ids: list[str] = []
     times: list[float] = []
-    walls: list[tuple[float, int]] = []
+    walls: list[tuple[float, str, int, float]] = []
     async with aiohttp.ClientSession() as session, session.ws_connect(url, max_msg_size=0) as ws:
         reader = asyncio.create_task(_floor_read(ws, us, ids, times, walls, paced))
         await asyncio.sleep(0.3)  # subscribed at connect; let the connection settle
@@ -353,14 +383,15 @@ async def floor_rep(conn: Connection, base_url: str, kind: str, symbols: list[st
         steady = walls[len(walls) // 10:]
         return {"kind": "floor", "ticks": len(walls), "sent": info["sent"], "sim_stall_ms": info["sim_stall_ms"],
                 "cpu_us": cpu / max(1, len(walls)) * 1e6,
-                "event_to_handler": percentiles([(t - e / 1000) * 1e6 for t, e in steady])}
+                "event_to_handler": percentiles([(t - e / 1000) * 1e6 for t, _, e, _ in steady]),
+                "publish_to_handler": percentiles(publish_latencies(info["published"], steady))}
     out = summary_of("floor", cpu, count, info["start"], end)
     out.update(sent=info["sent"], sim_rate=info["sent"] / (info["end"] - info["start"]), sim_cpu_us=info["sim_cpu_us"])
     return out
 
 
 async def _floor_read(ws: Any, us: list[int], ids: list[str], times: list[float],
-                      walls: list[tuple[float, int]], paced: bool) -> None:
+                      walls: list[tuple[float, str, int, float]], paced: bool) -> None:
     decode, now, wall = FLOOR_DECODER.decode, time.monotonic, time.time
     while True:
         msg = await ws.receive()
@@ -368,7 +399,7 @@ async def _floor_read(ws: Any, us: list[int], ids: list[str], times: list[float]
             return
         book = decode(msg.data).data
         if paced:
-            walls.append((wall(), book.E))
+            walls.append((wall(), book.s, book.E, book.B))
         us.append(book.u)
         ids.append(book.s)
         times.append(now())

@@ -226,12 +226,15 @@ class BinanceSimulator:
         """Credit the default account from outside trading (spot balanceUpdate, USD-M ACCOUNT_UPDATE)."""
         self.call(self.exchange.deposit, self.account, asset.upper(), Decimal(str(amount)), kind)
 
-    def firehose(self, kind: Kind, symbols: list[str], messages: int, *, rate: float | None = None
-                 ) -> concurrent.futures.Future[int]:
+    def firehose(self, kind: Kind, symbols: list[str], messages: int, *, rate: float | None = None,
+                 on_publish: Callable[[dict[str, Any]], None] | None = None) -> concurrent.futures.Future[int]:
         """Publish ``messages`` bookTicker updates round-robin over ``symbols`` (benchmarks).
 
         Each message consumes a book update id (bookTicker ``u`` is the book's id), so a depth
         watcher of the same symbols sees a gap and resyncs, as it would on Binance.
+        ``on_publish(payload)`` runs on the simulator's loop right after each message is
+        handed to the streams: a benchmark can note the exact instant, which ``E`` (whole
+        milliseconds) only approximates.
         """
         loop = self._loop
         assert loop is not None
@@ -247,9 +250,12 @@ class BinanceSimulator:
                 (bt, bq), (at, aq) = market.best_bid(), market.best_ask()
                 bump = 1 + (i // len(markets)) % 5
                 stream = market.symbol.lower() + "@bookTicker"
-                bus.publish(kind, stream, streams.book_ticker(
+                payload = streams.book_ticker(
                     market.inst, market.update_id, (market.p(bt), market.q(bq + bump)),
-                    (market.p(at), market.q(aq + bump)), now_ms()))
+                    (market.p(at), market.q(aq + bump)), now_ms())
+                bus.publish(kind, stream, payload)
+                if on_publish is not None:
+                    on_publish(payload)
                 sent += 1
                 if sent % batch == 0:
                     if rate is None:
