@@ -84,8 +84,10 @@ def fire(sim: Any, kind: str, symbols: list[str], messages: int, rate: float | N
     wall = time.time
 
     def stamp(payload: dict[str, Any]) -> None:
-        """The exact publish instant of a paced message, keyed as a consumer can see it."""
-        published[(payload["s"], payload["E"], float(payload["B"]))] = wall()
+        """The exact publish instant of a paced message, keyed as a consumer can see it; a key
+        seen twice is ambiguous and matches nothing (NaN)."""
+        key = (payload["s"], payload["E"], float(payload["B"]))
+        published[key] = float("nan") if key in published else wall()
 
     on_publish = stamp if rate is not None else None
     cpu, start = time.process_time(), time.monotonic()
@@ -118,7 +120,7 @@ def publish_latencies(published: dict[tuple[str, int, float], float],
     out = []
     for seen, symbol, event_ms, bid_qty in samples:
         sent = published.get((symbol, event_ms, bid_qty))
-        if sent is not None:
+        if sent is not None and sent == sent:  # not NaN
             out.append((seen - sent) * 1e6)
     return out
 

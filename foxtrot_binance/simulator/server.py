@@ -248,7 +248,7 @@ class BinanceSimulator:
             for i, market in zip(range(messages), itertools.cycle(markets)):
                 market.update_id += 1
                 (bt, bq), (at, aq) = market.best_bid(), market.best_ask()
-                bump = 1 + (i // len(markets)) % 5
+                bump = 1 + (i // len(markets)) % 1000  # a symbol's next 1,000 messages all differ
                 stream = market.symbol.lower() + "@bookTicker"
                 payload = streams.book_ticker(
                     market.inst, market.update_id, (market.p(bt), market.q(bq + bump)),
