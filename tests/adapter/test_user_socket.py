@@ -225,3 +225,26 @@ def test_a_failed_listen_key_renewal_is_retried_unless_binance_disowns_the_key(
             assert outcome[0] is refusal and socket._listen_key is None and socket.needs_rest_to_open is True
 
     asyncio.run(session(sim, MarketKind.USDM, sim.api_secret, body))
+
+
+@pytest.mark.parametrize(
+    ("server", "spot_url", "usdm_url"),
+    [
+        ("live", "wss://ws-api.binance.com:443/ws-api/v3", "wss://fstream.binance.com/private/ws?listenKey=K"),
+        ("testnet", "wss://ws-api.testnet.binance.vision/ws-api/v3", "wss://fstream.binancefuture.com/private/ws?listenKey=K"),
+        ("demo", "wss://demo-ws-api.binance.com/ws-api/v3", "wss://fstream.binancefuture.com/private/ws?listenKey=K"),
+    ],
+)
+def test_the_private_socket_goes_to_binances_host_for_each_server(clean_binance_env, server, spot_url, usdm_url):
+    """The URLs come from the pinned ccxt; a ccxt upgrade that moves them must be noticed here."""
+
+    async def urls() -> tuple[str, str]:
+        settings = BinanceSettings.load({"api_key": "k" * 64, "secret": "s" * 64, "server": server}, env_file=None)
+        spot, usdm = create_exchange(MarketKind.SPOT, settings), create_exchange(MarketKind.USDM, settings)
+        try:
+            return spot.urls["api"]["ws"]["ws-api"]["spot"], usdm.get_private_ws_url("linear", "K")
+        finally:
+            await spot.close()
+            await usdm.close()
+
+    assert asyncio.run(urls()) == (spot_url, usdm_url)
