@@ -259,6 +259,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                    help="paced runs evenly spaced, in the firehose's 10 ms batches, or both")
     p.add_argument("--bg-window", type=float, default=1.0, help="seconds of background ticks counted before a burst")
     p.add_argument("--tick-interval", type=float, default=1.0, help="simulator background walk period, seconds")
+    p.add_argument("--host-gc-freeze", action="store_true",
+                   help="the adapter's host calls gc.freeze() once connected (a host-side tuning the README "
+                        "describes: ccxt's long-lived objects then stay out of full collections)")
     return p.parse_args(argv)
 
 
@@ -274,8 +277,9 @@ def main(argv: list[str] | None = None) -> int:
         children.append(sim)
         sim.pin(1)
         base_url = sim.expect("ready", 60)[1]
-        consumers = {name: Child(ctx, name, target, base_url) for name, target in
-                     (("adapter", parts.adapter_child), ("ccxt", parts.ccxt_child), ("floor", parts.floor_child))}
+        consumers = {name: Child(ctx, name, target, base_url, *extra) for name, target, extra in
+                     (("adapter", parts.adapter_child, (args.host_gc_freeze,)), ("ccxt", parts.ccxt_child, ()),
+                      ("floor", parts.floor_child, ()))}
         children.extend(consumers.values())
         for child in consumers.values():
             child.pin(0)

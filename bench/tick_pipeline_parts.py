@@ -164,10 +164,11 @@ class AdapterConsumer:
     adapter, so reps do not share sockets or state.
     """
 
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, host_gc_freeze: bool = False) -> None:
         from foxtrot_hooks import EVENT_LOG, EVENT_TICK, EventEngine
 
         self.base_url = base_url
+        self.host_gc_freeze = host_gc_freeze
         self.engine = EventEngine()
         self.engine.start()
         self.connected = threading.Event()
@@ -246,6 +247,9 @@ class AdapterConsumer:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"no tick within 30 s for {sorted(set(symbols) - self.seen)}")
             time.sleep(0.02)
+        if self.host_gc_freeze:  # what a host may do once connected (README, Performance)
+            gc.collect()
+            gc.freeze()
         return adapter
 
     def rep(self, conn: Connection, kind: str, symbols: list[str], messages: int, paced: bool, bg_window: float) -> Info:
@@ -255,6 +259,8 @@ class AdapterConsumer:
         finally:
             self.mode = "setup"
             adapter.close()
+            if self.host_gc_freeze:
+                gc.unfreeze()  # the closed adapter's objects become collectable again
 
     def _throughput(self, conn: Connection, messages: int, bg_window: float) -> Info:
         """Ticks/s and CPU per tick of one full-rate burst, background ticks measured and subtracted."""
@@ -316,8 +322,8 @@ class AdapterConsumer:
                 "publish_to_handler": percentiles(exact_us)}
 
 
-def adapter_child(conn: Connection, base_url: str) -> None:
-    consumer = AdapterConsumer(base_url)
+def adapter_child(conn: Connection, base_url: str, host_gc_freeze: bool = False) -> None:
+    consumer = AdapterConsumer(base_url, host_gc_freeze)
     conn.send(("ready",))
     serve_reps(conn, consumer.rep)
     consumer.engine.stop()
