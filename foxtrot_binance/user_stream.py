@@ -85,7 +85,8 @@ class UserStream:
                         failures = 0
                     live_since = None
                     failure = classify_error(exc) if _is_ccxt(exc) else None
-                    reason = failure.reason if failure else f"{type(exc).__name__}: {exc}"
+                    reason = failure.reason if failure else str(exc) if isinstance(exc, SubscriptionThrottled) \
+                        else f"{type(exc).__name__}: {exc}"
                     ceiling = MAX_RECONNECT_DELAY_S if failure is None or failure.outcome is not Outcome.AUTH else 300.0
                     delay = backoff_delay(failures, self.reconnect_delay, ceiling, self._rng)
                     failures += 1

@@ -6,7 +6,8 @@ signed ``userDataStream.subscribe.signature`` (or ``session.logon`` then
 ``{"subscriptionId":N,"event":{...}}`` on the same connection. Responses echo the request
 id (ccxt sends a string) with ``status`` 200 and ``rateLimits``; refusals carry the HTTP
 status and Binance's ``{"code","msg"}`` under ``error`` so ccxt maps them to the same
-exception classes as REST. Trading methods (``order.place`` ...) are not served: the adapter
+exception classes as REST. Request weight is charged to the spot REST bucket (Binance counts
+both per IP), so a ban answers here too, with ``data.retryAfter``. Trading methods (``order.place`` ...) are not served: the adapter
 trades over REST.
 """
 
@@ -59,8 +60,12 @@ class WsApiConnection(Connection):
             return self._error(request_id, BinanceError(400, -1102, "Mandatory parameter 'method' was not sent, was empty/null, or malformed."))
         if not isinstance(params, dict):
             return self._error(request_id, BinanceError(400, -1102, "Mandatory parameter 'params' was not sent, was empty/null, or malformed."))
-        self._weight += _WEIGHTS.get(method, 1)
+        weight = _WEIGHTS.get(method, 1)
+        self._weight += weight
+        limits = getattr(self._ctx, "limits", None)
         try:
+            if limits is not None:  # Binance counts WebSocket API and REST weight per IP together
+                limits.charge("spot", weight)
             result = self._dispatch(method, params)
         except BinanceError as exc:
             return self._error(request_id, exc)
@@ -176,4 +181,9 @@ class WsApiConnection(Connection):
         return [{"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": WEIGHT_LIMIT, "count": self._weight}]
 
     def _error(self, request_id: Any, exc: BinanceError) -> dict[str, Any]:
-        return {"id": request_id, "status": exc.status, "error": exc.body(), "rateLimits": self._rate_limits()}
+        error = exc.body()
+        if exc.status in (418, 429):  # when to ask again, as Binance's WebSocket API says it
+            now = self._ctx.now_ms()
+            retry_s = int(exc.headers.get("Retry-After", "60"))
+            error["data"] = {"serverTime": now, "retryAfter": now + retry_s * 1000}
+        return {"id": request_id, "status": exc.status, "error": error, "rateLimits": self._rate_limits()}

@@ -218,3 +218,33 @@ def test_signed_urls_in_error_texts_are_masked_before_the_host_sees_them(spot):
     failure = h.wait_log("Cancel")
     assert "signature=***" in failure or "signature" not in failure
     assert h.sim.api_key not in failure
+
+
+def test_a_ban_the_websocket_api_shares_is_waited_out_without_knocking_again(sim, clean_binance_env):
+    """Binance bans an IP for REST and the WebSocket API together. After a drop, the spot
+    subscription is tried once; its 418 names the ban's end (``data.retryAfter``), the
+    adapter holds REST too and does not ask again before then."""
+    import re
+    import time
+    import urllib.error
+    import urllib.request
+
+    h, _ = connect(sim, **{"Reconnect Delay": 0.05})
+    try:
+        sim.faults.exhaust_weight()  # another client on this IP overdoes it: a 429, then a 418
+        statuses = []
+        for _ in range(2):
+            try:
+                urllib.request.urlopen(f"{sim.base_url}/api/v3/ping", timeout=5).close()
+            except urllib.error.HTTPError as exc:
+                statuses.append(exc.code)
+        assert statuses == [429, 418]
+        sim.faults.drop_streams("user")
+        said = h.wait_log("User data stream disconnected (IP banned by Binance (418)")
+        delay = float(re.search(r"reconnecting in ([0-9.]+)s", said).group(1))
+        assert delay > 60  # the simulator bans for 120 s: no second knock before that
+        gate = h.adapter.client.gate
+        assert gate.banned_until_ms - gate._now_ms() > 60_000  # REST waits as well
+        assert sum("User data stream disconnected" in m for m in h.logs()) == 2  # the drop, the refusal
+    finally:
+        h.adapter.close()
