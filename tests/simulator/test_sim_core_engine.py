@@ -111,7 +111,8 @@ def test_spot_rejections(core: Core) -> None:
     assert info.value.code == -1100
 
 
-def test_market_buy_walks_the_book_and_moves_depth(core: Core) -> None:
+def test_market_buy_walks_the_book_and_moves_depth() -> None:
+    core = Core(USDT=10**9)  # the book's depth follows the simulated hour: fund any sweep
     market = core.ex.markets["spot"]["ETHUSDT"]
     core.listen("spot", "ethusdt@depth@100ms", "ethusdt@bookTicker", "ethusdt@trade", "ethusdt@aggTrade")
     asks = sorted(market.asks.items())[:3]
