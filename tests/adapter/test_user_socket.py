@@ -26,6 +26,8 @@ def sim() -> Iterator[BinanceSimulator]:
         yield simulator
 from foxtrot_binance.user_socket import UserSocket
 
+from fake_ws_api import FakeWsApi
+
 
 class DirectRest:
     """The REST gateway's call(), without gate or retries: enough for the listenKey."""
@@ -98,30 +100,15 @@ def test_a_dropped_socket_ends_read_with_connection_error(sim, clean_binance_env
     asyncio.run(session(sim, MarketKind.SPOT, sim.api_secret, body))
 
 
-class SilentPeer:
+class SilentPeer(FakeWsApi):
     """A ws-api endpoint that acknowledges the subscription and then never answers a ping:
     a peer that died without closing. ``refuse`` answers the handshake with HTTP 403."""
 
     def __init__(self, refuse: bool = False) -> None:
+        super().__init__()
         self.refuse = refuse
-        self.base_url = ""
-        self._runner: web.AppRunner | None = None
 
-    async def __aenter__(self) -> SilentPeer:
-        app = web.Application()
-        app.router.add_get("/ws-api/v3", self._serve)
-        self._runner = web.AppRunner(app, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.base_url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self._runner is not None
-        await self._runner.cleanup()
-
-    async def _serve(self, request: web.Request) -> web.StreamResponse:
+    async def serve(self, request: web.Request) -> web.StreamResponse:
         if self.refuse:
             return web.Response(status=403)
         ws = web.WebSocketResponse(autoping=False)

@@ -21,6 +21,7 @@ from foxtrot_binance.simulator.ws_settings import settings_for
 from foxtrot_hooks import Direction, Exchange, OrderRequest, OrderType, Status
 from foxtrot_hooks.testing import RecordingEngine
 
+from fake_ws_api import FakeWsApi
 from spot_support import Harness, connect_setting
 
 WAIT = 20.0
@@ -90,41 +91,30 @@ def test_a_flapping_user_socket_backs_off_instead_of_reconnecting_and_reconcilin
 
 
 # -- 2. a 418 ban answered on the spot WebSocket API ------------------------------------------
-class BanningWsApi:
+class BanningWsApi(FakeWsApi):
     """A spot ``/ws-api/v3`` that answers every ``userDataStream.subscribe.signature`` the way
     Binance does while the IP is banned (status 418, -1003, ``data.retryAfter``), and counts
-    the attempts. The embedded simulator cannot do this: its ws routes bypass the weight
-    limiter (see the report: a fault that refuses ws-api requests while the REST bucket is
-    banned would let this run over the real simulator)."""
+    the attempts, or refuses the handshake itself with HTTP 418 and ``Retry-After``. The
+    simulator now answers the first way during a REST ban (see test_order_safety_e2e.py::
+    test_a_ban_the_websocket_api_shares_is_waited_out_without_knocking_again); it never
+    refuses a handshake."""
 
     def __init__(self, banned_for_ms: int, refuse_handshake: bool = False) -> None:
+        super().__init__()
         self.banned_for_ms = banned_for_ms
         self.refuse_handshake = refuse_handshake  # answer the upgrade itself with HTTP 418 + Retry-After
         self.attempts = 0
         self.retried: Any = None  # asyncio.Event, set on the second attempt
-        self.base_url = ""
-        self._runner: Any = None
 
     async def __aenter__(self) -> BanningWsApi:
-        from aiohttp import web
-
-        app = web.Application()
-        app.router.add_get("/ws-api/v3", self._serve)
-        self._runner = web.AppRunner(app, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
         import asyncio
 
+        await super().__aenter__()
         self.retried = asyncio.Event()
-        self.base_url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
         self.banned_until = int(time.time() * 1000) + self.banned_for_ms
         return self
 
-    async def __aexit__(self, *exc: object) -> None:
-        await self._runner.cleanup()
-
-    async def _serve(self, request: Any) -> Any:
+    async def serve(self, request: Any) -> Any:
         import json
 
         from aiohttp import WSMsgType, web
