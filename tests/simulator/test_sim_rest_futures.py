@@ -137,9 +137,12 @@ def test_edit_order_and_batches(swap) -> None:
     assert edited["amount"] == 0.02 and edited["price"] == round(last * 0.91, 1) and edited["status"] == "open"
     taken = swap.edit_order(order["id"], SYM, "limit", "buy", 0.02, round(last * 1.01, 1))
     assert swap.fetch_order(taken["id"], SYM)["status"] == "closed"
+    # the minimum amount at a price low enough that its notional is under the minimum at any BTC price
+    limits = swap.market(SYM)["limits"]
+    too_small = round(min(last * 0.8, limits["cost"]["min"] / limits["amount"]["min"] / 2), 1)
     placed = swap.create_orders([
         {"symbol": SYM, "type": "limit", "side": "buy", "amount": 0.01, "price": round(last * 0.8, 1)},
-        {"symbol": SYM, "type": "limit", "side": "buy", "amount": 0.001, "price": round(last * 0.8, 1)},
+        {"symbol": SYM, "type": "limit", "side": "buy", "amount": limits["amount"]["min"], "price": too_small},
         {"symbol": SYM, "type": "limit", "side": "sell", "amount": 0.01, "price": round(last * 1.2, 1),
          "params": {"clientOrderId": "batch-3"}},
     ])
