@@ -104,7 +104,9 @@ def test_stop_orders_trigger_on_price(spot, simulator: BinanceSimulator) -> None
     assert done["status"] == "closed" and done["average"] >= round(stop * 0.97, 2)
 
 
-def test_set_price_fills_resting_order_and_volume_gives_partial(spot, simulator: BinanceSimulator) -> None:
+def test_set_price_fills_resting_order_and_volume_gives_partial(make_simulator) -> None:
+    simulator = make_simulator(balances={"USDT": "10000000"})  # two 0.3 BTC buys at any BTC price
+    spot = ccxt_client(simulator)
     last = spot.fetch_ticker("BTC/USDT")["last"]
     price = round(last * 0.99, 2)
     first = spot.create_order("BTC/USDT", "limit", "buy", 0.3, price)
