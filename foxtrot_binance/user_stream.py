@@ -84,22 +84,8 @@ class UserStream:
                     if live_since is not None and loop.time() - live_since >= STABLE_AFTER_S:
                         failures = 0
                     live_since = None
-                    failure = classify_error(exc) if _is_ccxt(exc) else None
-                    reason = failure.reason if failure else str(exc) if isinstance(exc, SubscriptionThrottled) \
-                        else f"{type(exc).__name__}: {exc}"
-                    ceiling = MAX_RECONNECT_DELAY_S if failure is None or failure.outcome is not Outcome.AUTH else 300.0
-                    delay = backoff_delay(failures, self.reconnect_delay, ceiling, self._rng)
                     failures += 1
-                    if isinstance(exc, SubscriptionThrottled):
-                        delay = max(delay, self._hold_gate(exc))
-                    elif failures >= 2 and not self._gate_closed():
-                        # failing again on a kept listenKey: ask Binance, which hands back the
-                        # same key if it is valid (during a ban the kept key is all there is)
-                        self.socket.forget_listen_key()
-                    self._write_log(f"User data stream disconnected ({reason}); reconnecting in {delay:.1f}s")
-                    if failure is not None and failure.outcome is Outcome.CLOCK:
-                        await self._resync_clock()
-                    await asyncio.sleep(delay)
+                    await asyncio.sleep(await self._after_failure(exc, failures))
                 finally:
                     for task in tasks:
                         task.cancel()
@@ -108,6 +94,26 @@ class UserStream:
                     await self.socket.close()
         finally:
             await self.socket.shutdown()
+
+    async def _after_failure(self, exc: Exception, failures: int) -> float:
+        """Say why the stream went down and prepare the next attempt; returns the delay."""
+        failure = classify_error(exc) if _is_ccxt(exc) else None
+        if failure is not None:
+            reason = failure.reason
+        else:
+            reason = str(exc) if isinstance(exc, SubscriptionThrottled) else f"{type(exc).__name__}: {exc}"
+        ceiling = MAX_RECONNECT_DELAY_S if failure is None or failure.outcome is not Outcome.AUTH else 300.0
+        delay = backoff_delay(failures - 1, self.reconnect_delay, ceiling, self._rng)
+        if isinstance(exc, SubscriptionThrottled):
+            delay = max(delay, self._hold_gate(exc))
+        elif failures >= 2 and not self._gate_closed():
+            # failing again on a kept listenKey: ask Binance, which hands back the same key
+            # if it is valid (during a ban the kept key is all there is)
+            self.socket.forget_listen_key()
+        self._write_log(f"User data stream disconnected ({reason}); reconnecting in {delay:.1f}s")
+        if failure is not None and failure.outcome is Outcome.CLOCK:
+            await self._resync_clock()
+        return delay
 
     async def _reconcile_while_watching(self, tasks: list[asyncio.Task[None]]) -> None:
         """Reconcile; a REST failure (a ban, a timeout) is retried later without tearing down
