@@ -76,8 +76,8 @@ def run_simulator(*, port: int | None, seed: int, tick_interval: float, base_url
         print(f"export FOXTROT_BINANCE_BASE_URL={sim.base_url}", flush=True)
         print(f"export FOXTROT_BINANCE_API_KEY={sim.api_key}", flush=True)
         print(f"export FOXTROT_BINANCE_SECRET={sim.api_secret}", flush=True)
-        print("Ctrl-C to stop", flush=True)
-        try:
+        try:  # from the moment Ctrl-C is offered: a quick one must not escape as "interrupted"
+            print("Ctrl-C to stop", flush=True)
             pause(None)
         except KeyboardInterrupt:
             print("simulator stopped", flush=True)
