@@ -239,16 +239,19 @@ class BinanceApiClient:
         guard_ccxt_logging()
         if self.exchange is None:
             self.gate = WeightGate(DEFAULT_WEIGHT_LIMITS[self.kind.value], settings.rate_limit_buffer, self._now_ms)
+            self.gate.on_wait = self._on_weight_wait
             self.exchange = create_exchange(self.kind, settings, self.gate.observe)
             self.clock = ClockSync(self.exchange)
             self.rest = RestGateway(self.exchange, self.gate, self.clock, settings.retry, self.log)
             self.history = None  # built on the first query_history: no cache file for sessions that never ask
         assert self.rest is not None and self.clock is not None
+        # exchangeInfo first: it states the request-weight rule, so the gate judges the IP's
+        # used weight (in every response's headers) against the real limit from the start
+        await self.rest.call("load_markets", weight=20)
         await self.gate.acquire(1)  # type: ignore[union-attr]
         offset = await self.clock.sync()
         if self.user_stream is None:  # the first connect starts the session, on Binance's clock
             self.orders.start_session(self.clock.now_ms())
-        await self.rest.call("load_markets", weight=20)
         contracts = self.contracts.load(self.exchange.markets)
         if self.kind is MarketKind.USDM and settings.has_credentials:
             await self._add_max_leverage()
@@ -446,6 +449,9 @@ class BinanceApiClient:
         self.schedule(self.accounts.refresh_positions())
 
     # -- helpers ------------------------------------------------------------------------
+    def _on_weight_wait(self, wait_ms: int, reason: str) -> None:
+        self.adapter.write_log(f"Waiting {wait_ms / 1000:.0f}s before calling Binance: {reason}")
+
     def _now_ms(self) -> int:
         if self.clock is not None:
             return self.clock.now_ms()

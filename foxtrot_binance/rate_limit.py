@@ -42,6 +42,8 @@ class WeightGate:
         self.used = 0
         self.paused_until_ms = 0
         self.banned_until_ms = 0
+        self.on_wait: Callable[[int, str], None] | None = None  # told of waits >= 1 s (ms, why)
+        self._announced_until_ms = 0
 
     @property
     def budget(self) -> int:
@@ -123,7 +125,20 @@ class WeightGate:
             banned = self._now_ms() < self.banned_until_ms
             if banned or (max_wait is not None and wait > max_wait * 1000):
                 raise RequestThrottled(reason, self._now_ms() + wait)
+            self._announce(wait, reason)
             await asyncio.sleep(min(wait / 1000, _MAX_SLEEP_S))
+
+    def _announce(self, wait_ms: int, reason: str) -> None:
+        """A wait of a second or more is said once per episode (through ``on_wait``): a
+        connect or query that pauses for most of a minute must not look like a hang."""
+        until = self._now_ms() + wait_ms
+        if wait_ms < 1000 or self.on_wait is None or until <= self._announced_until_ms:
+            return
+        self._announced_until_ms = until
+        try:
+            self.on_wait(wait_ms, reason)
+        except Exception:  # reporting must never break admission
+            pass
 
     def _roll(self, now: int) -> None:
         window = now // self.window_ms

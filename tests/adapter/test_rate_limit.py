@@ -107,3 +107,28 @@ def test_a_ban_or_pause_learnt_outside_rest_holds_the_gate_until_binance_said():
     gate.hold(400, until_ms=clock.now + 1)  # not a throttle: ignored
     clock.now += gate.window_ms
     assert gate.wait_ms(1) == (0, "")
+
+
+def test_a_long_wait_is_announced_once_and_a_short_one_not_at_all(monkeypatch):
+    clock = FakeClock(start_ms=10_000)  # 50 s before the window ends
+    announced: list[tuple[int, str]] = []
+    real_sleep = asyncio.sleep
+
+    async def fake_sleep(seconds: float) -> None:
+        clock.now += int(seconds * 1000) + 1
+        await real_sleep(0)
+
+    async def run() -> None:
+        gate = WeightGate(limit=10, buffer=0.0, now_ms=clock)
+        gate.on_wait = lambda ms, why: announced.append((ms, why))
+        await gate.acquire(10)
+        monkeypatch.setattr(rate_limit.asyncio, "sleep", fake_sleep)
+        await asyncio.gather(gate.acquire(1), gate.acquire(1))  # two waiters, one episode
+        clock.now = 119_950  # 50 ms before the next window ends, budget spent again
+        gate.used = 10
+        await gate.acquire(1)
+
+    asyncio.run(run())
+    assert len(announced) == 1
+    wait_ms, reason = announced[0]
+    assert 49_000 <= wait_ms <= 50_100 and "budget 10/10" in reason
