@@ -66,6 +66,10 @@ class FillAudit:
             self._filled.pop(client_id, None)
             self._finished.discard(client_id)
 
+    def short_orders(self) -> list[str]:
+        """Client ids whose reported trades fall short of their filled quantity right now."""
+        return [client_id for client_id in self._filled if self._short(client_id)]
+
     def close(self) -> None:
         for handle in self._checks.values():
             handle.cancel()

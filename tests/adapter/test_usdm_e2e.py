@@ -377,3 +377,17 @@ def test_the_listen_key_is_kept_alive_past_its_validity(sim: BinanceSimulator, c
         assert not any("User data stream disconnected" in m for m in harness.logs())
     finally:
         harness.adapter.close()
+
+
+def test_market_orders_answered_filled_by_rest_leave_no_fill_gap_once_their_trades_arrive(usdm: UsdmHarness):
+    """REST answers a USDⓈ-M market order FILLED with no trades; the stream's trade follows.
+    The fill audit must see the gap close by itself, so ordinary orders cost no REST read."""
+    orders = [usdm.filled(direction, 0.01) for direction in (Direction.LONG, Direction.SHORT, Direction.LONG)]
+    for vt in orders:
+        usdm.wait(lambda e, vt=vt: e.type == "eTrade." and sum(t.volume for t in usdm.trades(vt)) >= 0.01 - 1e-12)
+    audit = usdm.adapter.client.orders.fill_audit
+
+    async def read() -> tuple[list[str], int]:
+        return audit.short_orders(), audit.recoveries
+
+    assert usdm.adapter.client.schedule(read()).result(10) == ([], 0)

@@ -274,6 +274,7 @@ def test_a_partial_fill_the_stream_lost_is_recovered_when_the_order_completes(
         h.wait(lambda e: e.type == "eTrade." and sum(t.volume for t in h.trades(vt)) >= 0.01 - 1e-12, timeout=10)
         trades = h.trades(vt)
         assert len(trades) == len({t.tradeid for t in trades})
+        assert h.adapter.client.orders.fill_audit.recoveries >= 1  # brought by the audit, not a reconnect
     finally:
         h.adapter.close()
 
