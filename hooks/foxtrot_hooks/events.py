@@ -39,16 +39,23 @@ EVENT_POSITION_REQUEST = "ePositionRequest."
 _log = logging.getLogger(__name__)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, weakref_slot=True)
 class Event:
     """One event: a type string (``EVENT_TICK``, ``EVENT_TICK + vt_symbol`` ...) and its data.
 
     Slotted: two are built per tick, and a slotted instance is smaller and quicker to create
-    and to read than one with a ``__dict__``.
+    and to read than one with a ``__dict__``. Weak references and every pickle protocol
+    still work, as for the platform's plain event.
     """
 
     type: str
     data: Any = None
+
+    def __getstate__(self) -> tuple[str, Any]:
+        return (self.type, self.data)
+
+    def __setstate__(self, state: tuple[str, Any]) -> None:
+        self.type, self.data = state
 
 
 HandlerType = Callable[[Event], None]

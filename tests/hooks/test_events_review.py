@@ -240,12 +240,6 @@ def test_clear_handlers_from_a_handler_stops_the_rest_of_the_event(engine: Event
     assert seen == ["a", "b"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ec86ca5: Event became @dataclass(slots=True) without __getstate__, so pickle protocols 0 and 1 "
-    "refuse it (TypeError: a class that defines __slots__ without defining __getstate__); the plain "
-    "dataclass before pickled with every protocol",
-)
 @pytest.mark.parametrize("protocol", [0, 1])
 def test_event_pickles_with_every_protocol(protocol: int) -> None:
     import pickle
@@ -260,3 +254,10 @@ def test_event_pickles_with_the_modern_protocols(protocol: int) -> None:
 
     event = Event(EVENT_TICK, {"bid": 1.0})
     assert pickle.loads(pickle.dumps(event, protocol)) == event
+
+
+def test_an_event_can_be_weakly_referenced() -> None:
+    import weakref
+
+    event = Event(EVENT_TICK, 1)
+    assert weakref.ref(event)() is event
