@@ -172,7 +172,7 @@ class MarketDataManager:
 
 
 def _apply_book_ticker(state: _SymbolState, m: BookTicker) -> float | None:
-    if m.update_id < state.book_id:
+    if m.update_id <= state.book_id:  # older, or the same update again (two sockets overlap in a swap)
         return None
     state.book_id = m.update_id
     f = state.fields

@@ -404,3 +404,16 @@ def test_emitted_tick_equals_one_built_by_the_constructor() -> None:
     m.on_message("bookTicker", "BTCUSDT", _decode(BookTicker, {**USDM_BOOK, "u": 901, "b": "1"}))
     assert tick.bid_price_1 == 60000.0 and ticks[-1].bid_price_1 == 1.0
     assert tick.__dict__ is not ticks[-1].__dict__ and tick.extra is not ticks[-1].extra
+
+
+def test_the_same_book_update_twice_is_one_tick() -> None:
+    """During a make-before-break swap both sockets may deliver the same bookTicker: the
+    second copy adds nothing and is not emitted; the next update is."""
+    ticks: list[TickData] = []
+    m = _offline("usdm", ticks)
+    m.subscribe("BTCUSDT")
+    m.on_message("ticker", "BTCUSDT", _decode(Ticker24h, USDM_TICKER))
+    del ticks[:]
+    for u in (41, 41, 42):
+        m.on_message("bookTicker", "BTCUSDT", _decode(BookTicker, {**USDM_BOOK, "u": u}))
+    assert len(ticks) == 2
