@@ -12,7 +12,6 @@ import copy
 import json
 import random
 import threading
-from collections.abc import Callable, Coroutine, Iterator
 from datetime import datetime, timezone
 from typing import Any
 
@@ -22,7 +21,7 @@ from fake_stream_server import FakeStreamServer
 from foxtrot_hooks import EVENT_TICK, Event, EventEngine, Exchange, TickData
 
 from foxtrot_binance.market_data import MarketDataManager
-from foxtrot_binance.stream_client import MarketStreamClient, StreamClientConfig, StreamEvent
+from foxtrot_binance.stream_client import MarketStreamClient, StreamClientConfig
 from foxtrot_binance.stream_messages import (
     BookTicker,
     DepthUpdate,
@@ -35,6 +34,8 @@ from foxtrot_binance.stream_messages import (
     frame_decoder,
     payload_type,
 )
+
+from test_stream_client import Inbox, run, server  # noqa: F401 - server is a fixture
 
 UTC = timezone.utc
 FAST = StreamClientConfig(
@@ -59,39 +60,6 @@ USDM = {
     "btcusdt@markPrice@1s": {"e": "markPriceUpdate", "E": E1 + 7, "s": "BTCUSDT", "p": "1.5", "i": "1.4",
                              "P": "1.45", "r": "0.0001", "T": 1_700_006_400_000},
 }
-
-
-def run(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
-    asyncio.run(main())
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list[tuple[str, str, Any]] = []
-        self.states: list[StreamEvent] = []
-        self.changed = asyncio.Event()
-
-    def on_message(self, channel: str, symbol: str, payload: Any) -> None:
-        self.messages.append((channel, symbol, payload))
-        self.changed.set()
-
-    def on_state(self, event: StreamEvent) -> None:
-        self.states.append(event)
-        self.changed.set()
-
-    async def until(self, predicate: Callable[[], bool], timeout: float = 3.0) -> None:
-        async def loop() -> None:
-            while not predicate():
-                self.changed.clear()
-                await self.changed.wait()
-
-        await asyncio.wait_for(loop(), timeout)
-
-
-@pytest.fixture
-def server() -> Iterator[FakeStreamServer]:
-    with FakeStreamServer() as srv:
-        yield srv
 
 
 def make_client(kind: str, server: FakeStreamServer, inbox: Inbox) -> MarketStreamClient:
