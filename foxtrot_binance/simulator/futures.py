@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 from . import futures_events as ev
 from .accounts import ZERO, Account, Position
@@ -22,6 +22,7 @@ from .bus import StreamBus
 from .errors import BinanceError, invalid_symbol, mandatory, order_missing, unknown_order
 from .instruments import Instrument, Instruments, fmt
 from .market import Fill, Market
+from .order_state import OrderState
 from .params import Params
 
 ORDER_TYPES = ("LIMIT", "MARKET")
@@ -35,7 +36,9 @@ _E8 = Decimal("0.00000001")  # wallet and PnL arithmetic stays at Binance's 8 de
 
 
 @dataclass
-class FuturesOrder:
+class FuturesOrder(OrderState):
+    open_statuses: ClassVar[tuple[str, ...]] = OPEN
+
     account: Account
     inst: Instrument
     order_id: int
@@ -56,18 +59,6 @@ class FuturesOrder:
     executed: Decimal = ZERO
     cum_quote: Decimal = ZERO
     update_time: int = 0
-
-    @property
-    def buy(self) -> bool:
-        return self.side == "BUY"
-
-    @property
-    def is_open(self) -> bool:
-        return self.status in OPEN
-
-    @property
-    def remaining(self) -> Decimal:
-        return self.qty - self.executed
 
     @property
     def avg(self) -> Decimal:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import ClassVar
 
 from .accounts import ZERO, Account
 from .auth import new_token
@@ -19,6 +20,7 @@ from .bus import StreamBus
 from .errors import BinanceError, invalid_symbol, mandatory, new_order_rejected, order_missing, unknown_order
 from .instruments import Instrument, Instruments, fmt
 from .market import Fill, Market
+from .order_state import OrderState
 from .params import Params
 
 SPOT_TYPES = ("LIMIT", "MARKET", "LIMIT_MAKER", "STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT")
@@ -29,7 +31,9 @@ INSUFFICIENT = "Account has insufficient balance for requested action."
 
 
 @dataclass
-class SpotOrder:
+class SpotOrder(OrderState):
+    open_statuses: ClassVar[tuple[str, ...]] = OPEN_STATUSES
+
     account: Account
     inst: Instrument
     order_id: int
@@ -50,18 +54,6 @@ class SpotOrder:
     locked: Decimal = ZERO  # what this order still holds locked (quote for buys, base for sells)
     triggered: bool = False
     list_id: int = -1
-
-    @property
-    def buy(self) -> bool:
-        return self.side == "BUY"
-
-    @property
-    def is_open(self) -> bool:
-        return self.status in OPEN_STATUSES
-
-    @property
-    def remaining(self) -> Decimal:
-        return self.qty - self.executed
 
     @property
     def working(self) -> bool:
