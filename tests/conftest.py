@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
+from loguru import logger
 
 
 @pytest.fixture
@@ -17,3 +19,26 @@ def clean_binance_env(monkeypatch: pytest.MonkeyPatch, tmp_path) -> Iterator[Non
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))  # no bar cache files in ~/.cache
     yield
+
+
+@pytest.fixture
+def library_logs() -> Iterator[Callable[..., list[str]]]:
+    """The library's loguru records for one test: ``lines = library_logs(level, format)``.
+
+    The library is silent until enabled (library style); this enables it, adds a sink that
+    collects the formatted lines, and undoes both when the test ends.
+    """
+    sinks: list[int] = []
+
+    def capture(level: str = "DEBUG", format: str = "{level} {message}", **options: Any) -> list[str]:
+        lines: list[str] = []
+        if not sinks:
+            logger.enable("foxtrot_binance")
+        sinks.append(logger.add(lambda m: lines.append(str(m)), level=level, format=format, **options))
+        return lines
+
+    yield capture
+    for sink in sinks:
+        logger.remove(sink)
+    if sinks:
+        logger.disable("foxtrot_binance")

@@ -16,7 +16,6 @@ import msgspec
 import pytest
 from fake_stream_server import FakeStreamServer
 from foxtrot_hooks import Exchange, TickData
-from loguru import logger
 
 from foxtrot_binance.market_data import MarketDataManager, streams_for
 from foxtrot_binance.stream_client import MarketStreamClient, StreamClientConfig, StreamEvent
@@ -82,13 +81,8 @@ def server() -> Iterator[FakeStreamServer]:
 
 
 @pytest.fixture
-def log_lines() -> Iterator[list[str]]:
-    lines: list[str] = []
-    logger.enable("foxtrot_binance")
-    sink = logger.add(lambda m: lines.append(str(m)), level="WARNING", format="{level} {message}")
-    yield lines
-    logger.remove(sink)
-    logger.disable("foxtrot_binance")
+def log_lines(library_logs: Callable[..., list[str]]) -> list[str]:
+    return library_logs("WARNING", "{level} {message}")
 
 
 def manager(kind: str, base_url: str, ticks: Ticks, **cfg: Any) -> MarketDataManager:

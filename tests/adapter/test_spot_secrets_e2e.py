@@ -9,7 +9,6 @@ import re
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from loguru import logger
 
 from foxtrot_binance import BinanceSpotAdapter
 from foxtrot_binance.simulator import BinanceSimulator
@@ -20,14 +19,10 @@ from spot_support import Harness
 
 
 @pytest.fixture
-def everything_logged(caplog):
-    lines: list[str] = []
-    logger.enable("foxtrot_binance")
-    handler = logger.add(lambda m: lines.append(str(m)), level="TRACE", format="{message} | {extra}", diagnose=False)
+def everything_logged(caplog, library_logs):
+    lines = library_logs("TRACE", "{message} | {extra}", diagnose=False)
     caplog.set_level(logging.DEBUG)
-    yield lines, caplog
-    logger.remove(handler)
-    logger.disable("foxtrot_binance")
+    return lines, caplog
 
 
 def exercise(sim: BinanceSimulator, api_key: str, secret: str) -> Harness:

@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 from fake_stream_server import FakeStreamServer
-from loguru import logger
 
 from foxtrot_binance.stream_client import (
     MarketStreamClient,
@@ -80,13 +79,8 @@ def server() -> Iterator[FakeStreamServer]:
 
 
 @pytest.fixture
-def log_lines() -> Iterator[list[str]]:
-    lines: list[str] = []
-    logger.enable("foxtrot_binance")
-    sink = logger.add(lambda m: lines.append(str(m)), level="DEBUG", format="{level} {message}")
-    yield lines
-    logger.remove(sink)
-    logger.disable("foxtrot_binance")
+def log_lines(library_logs: Callable[..., list[str]]) -> list[str]:
+    return library_logs("DEBUG", "{level} {message}")
 
 
 def make_client(kind: str, server: FakeStreamServer, inbox: Inbox, **config: Any) -> MarketStreamClient:

@@ -112,20 +112,14 @@ def test_informational_events_change_nothing(router):
     assert orders.calls == accounts.calls == []
 
 
-def test_failures_are_counted_logged_at_most_once_a_second_and_the_next_update_applies(router):
+def test_failures_are_counted_logged_at_most_once_a_second_and_the_next_update_applies(router, library_logs):
     r, orders, _, _ = router
-    records: list[str] = []
-    logger.enable("foxtrot_binance")
-    sink = logger.add(lambda m: records.append(str(m)), level="ERROR", format="{message}")
-    try:
-        assert r.apply({"e": "executionReport"}) is None  # no "x": the order part applies, then nothing
-        orders.fail = True
-        assert r.apply(SPOT_TRADE) is None
-        orders.fail = False
-        r.apply(SPOT_CANCEL)
-    finally:
-        logger.remove(sink)
-        logger.disable("foxtrot_binance")
+    records = library_logs("ERROR", "{message}")
+    assert r.apply({"e": "executionReport"}) is None  # no "x": the order part applies, then nothing
+    orders.fail = True
+    assert r.apply(SPOT_TRADE) is None
+    orders.fail = False
+    r.apply(SPOT_CANCEL)
     # the order update and the fill of the same event both failed: two failures, one log record
     assert r.failures == 2
     assert len(records) == 1

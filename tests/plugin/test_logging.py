@@ -20,13 +20,8 @@ def log_as_library(message: str) -> None:
 
 
 @pytest.fixture
-def captured():
-    lines: list[str] = []
-    logger.enable("foxtrot_binance")
-    handler = logger.add(lambda m: lines.append(str(m)), format="{extra[adapter]}|{message}|{extra}", level="DEBUG")
-    yield lines
-    logger.remove(handler)
-    logger.disable("foxtrot_binance")
+def captured(library_logs):
+    return library_logs("DEBUG", "{extra[adapter]}|{message}|{extra}")
 
 
 def test_library_is_silent_until_enabled():
