@@ -35,6 +35,7 @@ from foxtrot_binance.stream_messages import (
     payload_type,
 )
 
+from test_market_data import _decode, _NoClient
 from test_stream_client import Inbox, run, server  # noqa: F401 - server is a fixture
 
 UTC = timezone.utc
@@ -310,18 +311,6 @@ def test_a_raising_on_message_is_logged_and_the_next_frame_still_arrives_on_both
 
 
 # -- MarketDataManager offline: datetimes, isolation -------------------------------------------------
-class _NoClient:
-    def subscribe(self, streams: Any) -> None: ...
-
-    def unsubscribe(self, streams: Any) -> None: ...
-
-    async def close(self) -> None: ...
-
-
-def _decode(cls: type[Any], payload: dict[str, Any]) -> Any:
-    return msgspec.json.decode(msgspec.json.encode(payload), type=cls, strict=False)
-
-
 def test_datetimes_follow_a_per_symbol_model_under_an_interleaved_random_feed() -> None:
     """A reference model of the docstring's promise: datetime = exchange E (receive time when
     the payload has none), never before the symbol's previous tick; UTC-aware; localtime is the

@@ -23,6 +23,8 @@ from foxtrot_hooks.testing import RecordingEngine
 
 from fake_ws_api import FakeWsApi
 from spot_support import Harness, connect_setting
+from test_spot_orders_e2e import best_bid
+from test_usdm_e2e import mark
 
 WAIT = 20.0
 
@@ -31,18 +33,6 @@ WAIT = 20.0
 def sim() -> Iterator[BinanceSimulator]:
     with BinanceSimulator(seed=77, tick_interval=None) as simulator:
         yield simulator
-
-
-def best_bid(sim: BinanceSimulator, kind: str = "spot") -> float:
-    import ccxt
-
-    from foxtrot_binance.endpoints import point_ccxt_at
-
-    client = ccxt.binance({"enableRateLimit": False})
-    point_ccxt_at(client, sim.base_url)
-    if kind == "spot":
-        return float(client.publicGetTickerBookTicker({"symbol": "BTCUSDT"})["bidPrice"])
-    return float(client.fapiPublicGetTickerBookTicker({"symbol": "BTCUSDT"})["bidPrice"])
 
 
 def connect(sim: BinanceSimulator, adapter_class: type = BinanceSpotAdapter, **extra: Any) -> Harness:
@@ -361,7 +351,7 @@ def test_a_usdm_stream_drop_during_a_rest_ban_reconnects_on_the_still_valid_list
     sim = usdm_sim
     h = connect(sim, BinanceUsdmAdapter, **{"Reconnect Delay": 0.05})
     try:
-        price = round(best_bid(sim, "usdm") - 500, 1)
+        price = round(mark(sim) - 500, 1)
         vt = h.adapter.send_order(
             OrderRequest("BTCUSDT", Exchange.BINANCEUSDM, Direction.LONG, OrderType.LIMIT, 0.01, price)
         )
@@ -390,7 +380,7 @@ def test_an_algo_rejection_carries_binances_reason(usdm_sim: BinanceSimulator, c
     sim = usdm_sim
     h = connect(sim, BinanceUsdmAdapter)
     try:
-        price = best_bid(sim, "usdm")
+        price = mark(sim)
         opened = h.adapter.send_order(OrderRequest("BTCUSDT", Exchange.BINANCEUSDM, Direction.LONG, OrderType.MARKET, 0.02, 0))
         h.wait_status(opened, Status.ALLTRADED)
         trigger = round(price - 1000, 1)
