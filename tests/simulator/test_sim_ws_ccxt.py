@@ -194,16 +194,25 @@ def test_spot_orders_trades_and_balance_over_ws_api(sim: BinanceSimulator) -> No
     run(sim, scenario)
 
 
+async def watch_futures_account(sim: BinanceSimulator, exchange: Any, symbol: str) -> tuple[Any, Any, Any, Any]:
+    """Pending watch_orders, watch_my_trades, watch_balance and watch_positions, returned once
+    the simulator feeds the listenKey stream they share."""
+    watchers = (
+        asyncio.ensure_future(exchange.watch_orders(symbol)),
+        asyncio.ensure_future(exchange.watch_my_trades(symbol)),
+        asyncio.ensure_future(exchange.watch_balance()),
+        asyncio.ensure_future(exchange.watch_positions([symbol])),
+    )
+    await user_fed(sim, "usdm")
+    return watchers
+
+
 def test_futures_user_data_over_listen_key(sim: BinanceSimulator) -> None:
     """POST listenKey, /fstream/private/ws?listenKey=, raw events: orders, trades, balance, positions."""
 
     async def scenario(exchange: Any) -> None:
         symbol = "BTC/USDT:USDT"
-        orders = asyncio.ensure_future(exchange.watch_orders(symbol))
-        trades = asyncio.ensure_future(exchange.watch_my_trades(symbol))
-        balance = asyncio.ensure_future(exchange.watch_balance())
-        positions = asyncio.ensure_future(exchange.watch_positions([symbol]))
-        await user_fed(sim, "usdm")
+        orders, trades, balance, positions = await watch_futures_account(sim, exchange, symbol)
         now = sim.ctx.now_ms()
         sim.call(sim.bus.publish_user, "usdm", sim.api_key, order_trade_update(now, "NEW", "NEW", 0))
         opened = await orders
@@ -224,11 +233,7 @@ def test_futures_order_fill_and_position_from_the_engine(sim: BinanceSimulator) 
 
     async def scenario(exchange: Any) -> None:
         symbol = "BTC/USDT:USDT"
-        orders = asyncio.ensure_future(exchange.watch_orders(symbol))
-        trades = asyncio.ensure_future(exchange.watch_my_trades(symbol))
-        balance = asyncio.ensure_future(exchange.watch_balance())
-        positions = asyncio.ensure_future(exchange.watch_positions([symbol]))
-        await user_fed(sim, "usdm")
+        orders, trades, balance, positions = await watch_futures_account(sim, exchange, symbol)
         limit = (price_of(sim, "usdm") * Decimal("0.99")).quantize(Decimal("0.1"))
         created = await exchange.create_order(symbol, "limit", "buy", 0.01, float(limit))
         assert any(o["id"] == created["id"] and o["status"] == "open" for o in await orders)
