@@ -106,7 +106,7 @@ class UserStream:
         delay = backoff_delay(failures - 1, self.reconnect_delay, ceiling, self._rng)
         if isinstance(exc, SubscriptionThrottled):
             delay = max(delay, self._hold_gate(exc))
-        elif failures >= 2 and not self._gate_closed():
+        elif failures >= 2 and self._gate_wait_s() == 0:
             # failing again on a kept listenKey: ask Binance, which hands back the same key
             # if it is valid (during a ban the kept key is all there is)
             self.socket.forget_listen_key()
@@ -158,20 +158,15 @@ class UserStream:
             if self.orders.active_orders():
                 await self._reconcile_while_watching(tasks)
 
+    def _gate_wait_s(self) -> float:
+        """Seconds until the shared weight gate lets a call through (0: now, or no gate)."""
+        gate = getattr(self.orders.rest, "gate", None)
+        return gate.wait_ms(0)[0] / 1000 if gate is not None else 0.0
+
     async def _respect_gate(self) -> None:
         """Sleep through a 429 pause or a 418 ban instead of calling Binance."""
-        gate = getattr(self.orders.rest, "gate", None)
-        if gate is None:
-            return
-        while True:
-            wait_ms, _ = gate.wait_ms(0)
-            if wait_ms <= 0:
-                return
-            await asyncio.sleep(min(wait_ms / 1000, 5.0))
-
-    def _gate_closed(self) -> bool:
-        gate = getattr(self.orders.rest, "gate", None)
-        return gate is not None and gate.wait_ms(0)[0] > 0
+        while (wait_s := self._gate_wait_s()) > 0:
+            await asyncio.sleep(min(wait_s, 5.0))
 
     def _hold_gate(self, refusal: SubscriptionThrottled) -> float:
         """Tell the shared weight gate (REST waits too); returns seconds until it reopens."""
@@ -179,8 +174,7 @@ class UserStream:
         if gate is None:
             return refusal.retry_after_s or 0.0
         gate.hold(refusal.status, until_ms=refusal.until_ms, retry_after_s=refusal.retry_after_s)
-        wait_ms, _ = gate.wait_ms(0)
-        return wait_ms / 1000
+        return self._gate_wait_s()
 
     async def _resync_clock(self) -> None:
         """-1021 on the subscription: our timestamps drifted; measure the offset again."""
