@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 from loguru import logger
@@ -77,3 +78,23 @@ def get_logger(adapter_name: str = "BINANCE") -> Logger:
 
 log = get_logger("BINANCE")
 """Module-level logger for code that runs outside one adapter instance (simulator, CLI)."""
+
+
+class OccasionalLog:
+    """Counts a recurring problem (a malformed frame, a failing update) and says when to log
+    it: at most once per ``interval_s``, so a broken feed or a systematic failure cannot flood
+    the log while every occurrence is still counted."""
+
+    def __init__(self, interval_s: float = 1.0) -> None:
+        self.interval_s = interval_s
+        self.count = 0
+        self._logged_at = float("-inf")
+
+    def due(self) -> bool:
+        """Count one occurrence; True when this one should be logged."""
+        self.count += 1
+        now = time.monotonic()
+        if now - self._logged_at < self.interval_s:
+            return False
+        self._logged_at = now
+        return True

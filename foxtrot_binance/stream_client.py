@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -34,7 +33,7 @@ import aiohttp
 import msgspec
 
 from foxtrot_binance.endpoints import ws_base
-from foxtrot_binance.logs import get_logger
+from foxtrot_binance.logs import OccasionalLog, get_logger
 from foxtrot_binance.stream_messages import (
     StreamKind,
     channel_of,
@@ -193,8 +192,7 @@ class MarketStreamClient:
         self._http: aiohttp.ClientSession | None = None
         self._serial = 0
         self._closed = False
-        self._bad_frames = 0
-        self._bad_logged_at = -1e9
+        self._bad_frame_log = OccasionalLog()
 
     @classmethod
     def from_settings(
@@ -341,15 +339,16 @@ class MarketStreamClient:
 
     def _bad_frame(self, conn: _Connection, data: Any, exc: Exception) -> None:
         """Log a frame we could not use, at most once a second (a broken feed must not flood)."""
-        self._bad_frames += 1
-        now = time.monotonic()
-        if now - self._bad_logged_at >= 1.0:
-            self._bad_logged_at = now
+        if self._bad_frame_log.due():
             sample = bytes(data[:120]) if isinstance(data, (bytes, bytearray)) else str(data)[:120]
             self._log.warning(
                 "market stream {}: skipped a malformed frame ({} so far): {}: {!r}",
                 conn.label, self._bad_frames, exc, sample,
             )
+
+    @property
+    def _bad_frames(self) -> int:
+        return self._bad_frame_log.count
 
 
 class _Connection:

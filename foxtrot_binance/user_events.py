@@ -15,13 +15,13 @@ reported to the caller, which reconnects and reconciles.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from foxtrot_binance.account_manager import AccountManager
 from foxtrot_binance.binance_mappings import as_float
+from foxtrot_binance.logs import OccasionalLog
 from foxtrot_binance.market_kind import MarketKind
 from foxtrot_binance.order_manager import OrderManager
 
@@ -32,7 +32,6 @@ ENDING_EVENTS = {
     "listenKeyExpired": "the listenKey expired",
     "serverShutdown": "Binance is shutting the stream's server down",
 }
-FAILURE_LOG_INTERVAL_S = 1.0
 FILL_EXECUTIONS = frozenset({"TRADE", "CALCULATED"})
 """Execution types that carry a fill: a trade, and on USDⓈ-M a liquidation or ADL execution."""
 IGNORED_EVENTS = frozenset({"TRADE_LITE", "balanceUpdate", "listStatus", "externalLockUpdate", "ACCOUNT_CONFIG_UPDATE"})
@@ -56,8 +55,7 @@ class UserEventRouter:
         self._currency_code = currency_code
         self._write_log = write_log
         self._log = log
-        self.failures = 0
-        self._failure_logged_at = -FAILURE_LOG_INTERVAL_S
+        self._failure_log = OccasionalLog()
 
     def apply(self, event: Event) -> str | None:
         """Apply ``event``; returns why the stream must be reopened, or None.
@@ -88,12 +86,13 @@ class UserEventRouter:
             self._failed(f"applying a user-data event ({name}) failed")
         return None
 
+    @property
+    def failures(self) -> int:
+        return self._failure_log.count
+
     def _failed(self, what: str) -> None:
-        """With the traceback at most once a second: a systematic failure must not flood the log."""
-        self.failures += 1
-        now = time.monotonic()
-        if now - self._failure_logged_at >= FAILURE_LOG_INTERVAL_S:
-            self._failure_logged_at = now
+        """With the traceback, at most once a second."""
+        if self._failure_log.due():
             self._log.opt(exception=True).error("{} ({} failures so far)", what, self.failures)
 
     def _execution(self, report: Event, envelope: Event) -> None:

@@ -28,6 +28,7 @@ import aiohttp
 import msgspec
 
 from foxtrot_binance.binance_mappings import Outcome, classify_error
+from foxtrot_binance.logs import OccasionalLog
 from foxtrot_binance.market_kind import MarketKind
 
 Event = dict[str, Any]
@@ -42,7 +43,6 @@ LISTEN_KEY_REUSE_S = 50 * 60.0
 """A key renewed less than this long ago is reused to reconnect, without asking REST for one:
 a socket that drops during a REST ban comes back at once instead of after the ban."""
 KEEPALIVE_RETRY_S = 60.0
-BAD_FRAME_LOG_INTERVAL_S = 1.0
 
 
 class SocketRefused(ConnectionError):
@@ -75,8 +75,7 @@ class UserSocket:
         self._ids = itertools.count(1)
         self._decode = msgspec.json.Decoder().decode
         self._encode = msgspec.json.Encoder().encode
-        self.bad_frames = 0
-        self._bad_logged_at = 0.0
+        self._bad_frame_log = OccasionalLog()
         self._listen_key: str | None = None  # never logged: it is a bearer credential
         self._renewed_at = 0.0
 
@@ -255,12 +254,12 @@ class UserSocket:
         self.exchange.handle_errors(status, "", "ws-api userDataStream.subscribe.signature", "", {}, body, error, {}, {})
         raise ccxt.ExchangeError(f"user data subscription refused: {error.get('msg') or 'no reason given'}")
 
+    @property
+    def bad_frames(self) -> int:
+        return self._bad_frame_log.count
+
     def _bad_frame(self, exc: Exception) -> None:
-        """Counted, and logged at most once a second: a broken feed must not flood the log."""
-        self.bad_frames += 1
-        now = time.monotonic()
-        if now - self._bad_logged_at >= BAD_FRAME_LOG_INTERVAL_S:
-            self._bad_logged_at = now
+        if self._bad_frame_log.due():
             self._log.warning("malformed user-data frame skipped ({}; {} so far)", type(exc).__name__, self.bad_frames)
 
 

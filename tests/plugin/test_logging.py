@@ -65,3 +65,15 @@ def test_credentials_never_reach_a_handler(captured):
 def test_redact_leaves_ordinary_text_alone():
     text = "order x-TKT5PX2F1 filled 0.5 BTCUSDT at 30000; timestamp=1700000000000"
     assert redact(text) == text
+
+
+def test_an_occasional_log_counts_everything_and_is_due_once_per_interval(monkeypatch):
+    from foxtrot_binance import logs
+
+    now = [100.0]
+    monkeypatch.setattr(logs.time, "monotonic", lambda: now[0])
+    occasional = logs.OccasionalLog(interval_s=1.0)
+    due = [occasional.due() for _ in range(3)]
+    now[0] += 1.0
+    due.append(occasional.due())
+    assert due == [True, False, False, True] and occasional.count == 4
