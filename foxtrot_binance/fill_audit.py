@@ -12,12 +12,18 @@ trades, would stay wrong. So the audit asks for that symbol's trades right away.
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 FILL_GAP_GRACE_S = 2.0
 """How long a gap may last before REST is asked: a fill's trade can trail its order update
 (a USDⓈ-M order answered FILLED by REST, with its trade still on the stream)."""
+
+EARLY_TRADES_KEPT = 1024
+"""Orders whose trades are remembered before any update of the order itself. Most of them
+are orders the audit ignores (filled before this session); the bound keeps a long session's
+memory flat. Forgetting one costs at most a needless REST read, never a fill."""
 
 
 class FillAudit:
@@ -27,7 +33,9 @@ class FillAudit:
         self._recover = recover  # reads the trades of one symbol (its Binance id) from REST
         self._log = log
         self.grace_s = grace_s
-        self._reported: dict[str, float] = {}  # client id -> volume of the trades emitted
+        self._reported: dict[str, float] = {}  # audited client id -> volume of the trades emitted
+        # trades of orders not (yet) audited: a trade may precede its order's first update
+        self._early: OrderedDict[str, float] = OrderedDict()
         self._filled: dict[str, tuple[str, float]] = {}  # client id -> (symbol, filled per the order)
         self._checks: dict[str, asyncio.TimerHandle] = {}
         self._finished: set[str] = set()
@@ -35,6 +43,12 @@ class FillAudit:
         self.recoveries = 0  # how often a gap made REST be asked (tests and diagnostics)
 
     def on_trade(self, client_id: str, volume: float) -> None:
+        if client_id not in self._filled:
+            early = self._early
+            early[client_id] = early.pop(client_id, 0.0) + volume
+            if len(early) > EARLY_TRADES_KEPT:
+                early.popitem(last=False)
+            return
         self._reported[client_id] = self._reported.get(client_id, 0.0) + volume
         if client_id in self._finished:
             self._drop_if_complete(client_id)
@@ -45,8 +59,12 @@ class FillAudit:
         ``whole_life``: every fill of the order belongs to this session (placed here, or first
         seen unfilled). Fills of an order filled before this session started are not replayed
         by design, so such an order is not audited."""
-        if client_id not in self._filled and filled > 0 and not whole_life:
-            return
+        if client_id not in self._filled:
+            early = self._early.pop(client_id, 0.0)
+            if filled > 0 and not whole_life:
+                return
+            if early:
+                self._reported[client_id] = early
         self._filled[client_id] = (symbol_id, filled)
         if finished:
             self._finished.add(client_id)

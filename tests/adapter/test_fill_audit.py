@@ -90,3 +90,31 @@ def test_several_short_orders_of_one_symbol_read_it_once_at_a_time():
         return symbols
 
     assert asyncio.run(run()) == ["BTCUSDT"]
+
+
+def test_a_trade_that_precedes_its_orders_first_update_still_counts():
+    async def run() -> tuple[list[str], int]:
+        recovery = Recovery()
+        audit = audit_with(recovery)
+        audit.on_trade("early", 0.3)  # the stream's trade before any update of its order
+        audit.on_order("early", "BTCUSDT", 0.3, finished=True, whole_life=True)
+        audit.on_order("gap", "ETHUSDT", 1.0, finished=True, whole_life=True)  # proves the clock ran
+        async with asyncio.timeout(5):
+            await recovery.called.wait()
+        return recovery.symbols, audit.recoveries
+
+    assert asyncio.run(run()) == (["ETHUSDT"], 1)
+
+
+def test_trades_of_orders_it_does_not_audit_take_bounded_memory():
+    """A long session keeps receiving fills of orders placed before it (never audited):
+    remembering each one's trades for ever would grow without end."""
+    from foxtrot_binance.fill_audit import EARLY_TRADES_KEPT
+
+    audit = audit_with(Recovery())
+    for n in range(EARLY_TRADES_KEPT * 3):
+        audit.on_order(f"old{n}", "BTCUSDT", 1.0, finished=False, whole_life=False)
+        audit.on_trade(f"old{n}", 0.5)
+        audit.on_trade(f"old{n}", 0.5)
+    assert audit._reported == {} and audit._filled == {}
+    assert len(audit._early) == EARLY_TRADES_KEPT
