@@ -61,7 +61,7 @@ def streams_for(kind: str, symbol: str) -> list[str]:
 class _SymbolState:
     """The latest known value of every TickData field of one symbol, as a plain dict."""
 
-    __slots__ = ("book_id", "extra", "fields", "has_ticker", "last_time")
+    __slots__ = ("book_id", "extra", "fields", "last_time", "ticker")
 
     def __init__(self, adapter_name: str, symbol: str, exchange: Exchange) -> None:
         template = TickData(adapter_name=adapter_name, symbol=symbol, exchange=exchange, datetime=_EPOCH, name=symbol)
@@ -71,7 +71,8 @@ class _SymbolState:
         self.book_id = -1
         self.last_time = _EPOCH
         """``datetime`` of the symbol's last tick: the next one is never earlier."""
-        self.has_ticker = False
+        self.ticker: Ticker24h | None = None
+        """The last 24 h ticker applied; none yet means no tick may be emitted."""
 
 
 class MarketDataManager:
@@ -140,7 +141,7 @@ class MarketDataManager:
         if handler is None:
             return
         event_ms = handler(state, payload)
-        if event_ms is None or not state.has_ticker:
+        if event_ms is None or state.ticker is None:
             return
         # one clock read straight into a datetime (cheaper than time.time() + fromtimestamp);
         # datetimes of one tzinfo compare as plain values, so the monotonic guard needs no floats
@@ -210,6 +211,11 @@ def _apply_depth_update(state: _SymbolState, m: DepthUpdate) -> float | None:
 
 
 def _apply_ticker(state: _SymbolState, m: Ticker24h) -> float | None:
+    last = state.ticker
+    # older, or the same frame again: during a make-before-break swap both sockets deliver it
+    if last is not None and (m.event_time < last.event_time or m == last):
+        return None
+    state.ticker = m
     f = state.fields
     f["last_price"] = m.last_price
     f["last_volume"] = m.last_qty
@@ -222,7 +228,6 @@ def _apply_ticker(state: _SymbolState, m: Ticker24h) -> float | None:
         f["pre_close"] = m.prev_close
     else:  # USDⓈ-M has no ``x``; round off the float subtraction's noise (ticks are >= 1e-8)
         f["pre_close"] = round(m.last_price - m.price_change, 10)
-    state.has_ticker = True
     return m.event_time
 
 

@@ -19,7 +19,7 @@ from foxtrot_hooks import Exchange, TickData
 
 from foxtrot_binance.market_data import MarketDataManager, streams_for
 from foxtrot_binance.stream_client import MarketStreamClient, StreamClientConfig, StreamEvent
-from foxtrot_binance.stream_messages import BookTicker, MarkPrice, Ticker24h
+from foxtrot_binance.stream_messages import BookTicker, MarkPrice, PartialDepth, Ticker24h
 
 UTC = timezone.utc
 CFG = StreamClientConfig(messages_per_second=200, reconnect_delay=0.02, max_reconnect_delay=0.1, close_timeout=0.5)
@@ -362,7 +362,7 @@ def test_receive_time_never_goes_behind_an_earlier_event_time() -> None:
     m.on_message("ticker", "BNBBTC", _decode(Ticker24h, {**SPOT_TICKER, "E": future}))
     before = datetime.now(UTC)
     m.on_message("bookTicker", "BNBBTC", _decode(BookTicker, SPOT_BOOK))  # spot: no event time
-    m.on_message("ticker", "BNBBTC", _decode(Ticker24h, {**SPOT_TICKER, "E": future - 5}))
+    m.on_message("depth5", "BNBBTC", _decode(PartialDepth, SPOT_DEPTH5))  # nor here
     after = datetime.now(UTC)
     assert [t.datetime for t in ticks] == [datetime.fromtimestamp(future / 1000, UTC)] * 3
     assert all(before <= t.localtime <= after for t in ticks[1:] if t.localtime is not None)
@@ -411,3 +411,20 @@ def test_the_same_book_update_twice_is_one_tick() -> None:
     for u in (41, 41, 42):
         m.on_message("bookTicker", "BTCUSDT", _decode(BookTicker, {**USDM_BOOK, "u": u}))
     assert len(ticks) == 2
+
+
+def test_a_24h_ticker_seen_again_or_older_is_no_tick() -> None:
+    """Both sockets of a make-before-break swap deliver the same 24 h ticker, and the old one
+    may lag: a repeat adds nothing and an older one would move last/volume back. A bookTicker
+    whose own event time is older still ticks, at the symbol's latest time."""
+    ticks: list[TickData] = []
+    m = _offline("usdm", ticks)
+    m.subscribe("BTCUSDT")
+    ticker = {**USDM_TICKER, "E": E1 + 1000}
+    for payload in (ticker, ticker, {**ticker, "E": E1, "c": "59000"}, {**ticker, "c": "60000.2"},
+                    {**ticker, "E": E1 + 2000, "c": "60000.3"}):
+        m.on_message("ticker", "BTCUSDT", _decode(Ticker24h, payload))
+    assert [t.last_price for t in ticks] == [60000.1, 60000.2, 60000.3]  # same E, new values: a real update
+    m.on_message("bookTicker", "BTCUSDT", _decode(BookTicker, {**USDM_BOOK, "E": E1 + 5}))
+    assert ticks[-1].datetime == datetime.fromtimestamp((E1 + 2000) / 1000, UTC)
+    assert ticks[-1].last_price == 60000.3 and ticks[-1].bid_price_1 == 60000.0
