@@ -37,7 +37,7 @@ from foxtrot_binance.user_socket import UserSocket
 from foxtrot_binance.user_stream import UserStream
 
 if TYPE_CHECKING:
-    from foxtrot_hooks import BarData, BaseAdapter, HistoryRequest, SubscribeRequest, TickData
+    from foxtrot_hooks import BarData, BaseAdapter, HistoryRequest, SubscribeRequest
 
 MAX_CONNECT_DELAY_S = 60.0
 
@@ -63,7 +63,6 @@ class BinanceApiClient:
         self.history: HistoricalDataManager | None = None
         self.market_data: MarketDataManager | None = None
         self._wanted: list[SubscribeRequest] = []  # subscriptions, kept from before connect
-        self._last_price: dict[str, float] = {}
         self._bar_cache: BarCache | None = None
         self.ready = threading.Event()  # contracts loaded, REST usable
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -160,10 +159,6 @@ class BinanceApiClient:
             return
         assert self.market_data is not None
         self.market_data.subscribe(instrument.id)
-
-    def _on_tick(self, tick: TickData) -> None:
-        self._last_price[tick.symbol] = tick.last_price
-        self.adapter.on_tick(tick)
 
     def _on_stream_state(self, event: StreamEvent) -> None:
         if event.state == "reconnecting":
@@ -267,7 +262,7 @@ class BinanceApiClient:
         self.ready.set()
         if self.market_data is None:
             self.market_data = MarketDataManager(
-                self.kind.value, self.adapter.adapter_name, self.kind.exchange, self._on_tick, self._make_stream_client
+                self.kind.value, self.adapter.adapter_name, self.kind.exchange, self.adapter.on_tick, self._make_stream_client
             )
             with self._state_lock:
                 wanted = list(self._wanted)
@@ -470,7 +465,7 @@ class BinanceApiClient:
 
     def _reference_price(self, instrument: Instrument) -> float | None:
         """Last traded price from the tick stream, for the notional check of market orders."""
-        return self._last_price.get(instrument.id) or None
+        return self.market_data.last_price(instrument.id) if self.market_data is not None else None
 
     def _not_ready(self, what: str) -> bool:
         if self.ready.is_set() and not self._closed:

@@ -127,6 +127,14 @@ class MarketDataManager:
         if self._states.pop(symbol, None) is not None:
             self.client.unsubscribe(streams_for(self.kind, symbol))
 
+    def last_price(self, symbol: str) -> float | None:
+        """The subscribed symbol's last traded price (any thread: one dict read), None if unknown.
+
+        Read from the merge state rather than recorded per tick, which would cost every tick
+        a store for the rare market order that needs it."""
+        state = self._states.get(symbol)
+        return (state.fields["last_price"] or None) if state is not None else None
+
     async def close(self) -> None:
         self._states.clear()
         await self.client.close()

@@ -263,3 +263,19 @@ def test_a_malformed_user_stream_frame_is_skipped_and_the_stream_goes_on(sim: Bi
         assert not any("User data stream disconnected" in m for m in h.logs())
     finally:
         adapter.close()
+
+
+def test_a_market_order_below_min_notional_at_the_last_tick_price_is_rejected_locally(spot: Harness):
+    """A market order has no price of its own: the last traded price of the subscribed tick
+    stream values it, so a too-small one never reaches Binance."""
+    from foxtrot_hooks import SubscribeRequest
+
+    spot.adapter.subscribe(SubscribeRequest("BTCUSDT", Exchange.BINANCE))
+    tick = spot.wait(lambda e: e.type == "eTick." and e.data.symbol == "BTCUSDT").data
+    volume = 0.00002  # above the 0.00001 minimum quantity, far below 5 USDT at any BTC price here
+    assert volume * tick.last_price < 5
+    before = len(spot.sim_orders())
+    vt = spot.send(volume, 0, OrderType.MARKET)
+    [order] = spot.orders(vt)
+    assert order.status is Status.REJECTED and "below the minimum notional" in order.extra["reason"]
+    assert len(spot.sim_orders()) == before
