@@ -273,6 +273,7 @@ class Market:
         price, qty = self.p(ticks), self.q(lots)
         self.tape.append((self.trade_id, self.agg_id, ticks, lots, buyer_maker, now))
         self._roll_bars(now)
+        self._roll_stats(now)
         for interval, bar in self.bars.items():
             bar.add_trade(price, qty, not buyer_maker, self.trade_id)
             self._bar_dirty.add(interval)
@@ -369,8 +370,28 @@ class Market:
             "count": sum(b.trades for b in hours), "first_id": -1, "last_id": -1,
         }
         self.stats["prev_close"] = self.stats["open"]
+        self._stats_hour = bar_open("1h", start_ms)
+
+    def _roll_stats(self, now: int) -> None:
+        """Binance's 24 h statistics are a rolling window. The simulator rolls them hour by hour,
+        from the hourly bars it keeps anyway, so a demo left running shows one day's volume and
+        range, not everything since it started (between trades the figures only grow)."""
+        hour = bar_open("1h", now)
+        if hour == self._stats_hour:
+            return
+        self._stats_hour = hour
+        bars = self.klines("1h", now - 86_400_000, now, 25, now)  # opened after now - 24 h, the current one last
+        price = self.price
+        self.stats = {
+            "open": bars[0].open, "open_time": bars[0].open_time, "close_time": now,
+            "high": max([b.high for b in bars] + [price]), "low": min([b.low for b in bars] + [price]),
+            "volume": sum((b.volume for b in bars), Decimal(0)),
+            "quote": sum((b.quote_volume for b in bars), Decimal(0)),
+            "count": sum(b.trades for b in bars), "first_id": -1, "last_id": self.trade_id, "prev_close": bars[0].open,
+        }
 
     def ticker_24h(self, now: int) -> dict[str, Any]:
+        self._roll_stats(now)
         st, inst = self.stats, self.inst
         last = self.price
         change = last - st["open"]

@@ -352,3 +352,24 @@ def test_random_futures_activity_keeps_position_consistent() -> None:
     assert core.acct.position("ETHUSDT", "BOTH").amount == net
     wallet = Decimal(100000) + sum((t.realized - t.commission for t in trades), Decimal(0))
     assert core.acct.wallet("USDT").balance == wallet
+
+
+def test_24h_statistics_roll_so_a_long_demo_shows_one_days_volume():
+    core = Core()
+    market = core.ex.markets["spot"]["BTCUSDT"]
+    start = market.stats["close_time"]
+    now = [start + 1_000]
+    market._clock = lambda: now[0]
+    before = Decimal(market.ticker_24h(now[0])["volume"])
+    ticks = int(market.price / market.tick)
+    market.record_trade(ticks, 10**6, False)  # one large trade
+    qty = market.q(10**6)
+    assert Decimal(market.ticker_24h(now[0])["volume"]) == before + qty
+    now[0] = start + 3 * 3_600_000  # hours later the trade is still inside the day
+    assert Decimal(market.ticker_24h(now[0])["volume"]) >= qty
+    now[0] = start + 26 * 3_600_000  # a quiet day later it has left the window
+    later = market.ticker_24h(now[0])
+    assert Decimal(later["volume"]) == 0 and later["count"] == 0
+    assert later["openPrice"] == later["highPrice"] == later["lowPrice"] == later["lastPrice"]
+    market.record_trade(ticks, 10, False)  # and trades count again from there
+    assert Decimal(market.ticker_24h(now[0])["volume"]) == market.q(10)
