@@ -286,3 +286,18 @@ def test_check_settings_table_masks_proxy_credentials(clean_binance_env):
     assert settings.proxy_url == "http://trader:Pr0xyPa55word@proxy.example:3128"  # accepted and used as given
     shown = "\n".join(f"{k} {v}" for k, v in settings_rows(settings))
     assert "proxy.example" in shown and "Pr0xyPa55word" not in shown
+
+
+@pytest.mark.xfail(strict=True, reason="history_cache_dir is used without expanduser(): '~/...' from .env or env "
+                   "creates a directory literally named '~' in the working directory")
+def test_history_cache_dir_with_a_tilde_lands_in_the_home_directory(public, tmp_path, monkeypatch):
+    h, _ = public
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    Path(".env").write_text("FOXTROT_BINANCE_HISTORY_CACHE_DIR=~/binance-bars\n")  # no shell to expand it
+    h.adapter.connect({"Base URL": h.sim.base_url})
+    h.wait_log("Connected to Binance spot")
+    assert len(hours(h.adapter, DAY)) == 24
+    assert not Path("~").exists(), "a directory named '~' was created in the working directory"
+    assert list((home / "binance-bars").glob("*.sqlite3"))
