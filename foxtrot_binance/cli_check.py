@@ -32,6 +32,7 @@ from foxtrot_binance.cli_session import (
     where_of,
 )
 from foxtrot_binance.cli_views import key_value_table, num
+from foxtrot_binance.logs import redact
 from foxtrot_binance.settings import DEFAULT_SECRETS_DIR, SECRETS_DIR_ENV, BinanceSettings, field_env_name
 
 Rows = list[tuple[str, str]]
@@ -126,7 +127,7 @@ def mask(name: str, value: Any) -> str:
             kind = "RSA" if "RSA" in raw else "Ed25519 or RSA"
             return f"set ({kind} PEM private key)"
         return f"set (HMAC secret, {len(raw)} characters)"
-    return str(value)
+    return redact(str(value))  # a proxy URL may carry a password
 
 
 # -- account -----------------------------------------------------------------------------
@@ -140,7 +141,7 @@ def _call(adapter: Any, method: str, weight: int, timeout: float) -> dict[str, A
     try:
         answer = client.run_blocking(client.rest.call(method, weight=weight), timeout)
     except Exception as exc:  # noqa: BLE001 - shown as a row; the check continues
-        return {"_error": f"{type(exc).__name__}: {exc}"}
+        return {"_error": redact(f"{type(exc).__name__}: {exc}")}  # ccxt quotes the signed URL
     return answer if isinstance(answer, dict) else {"_error": "unexpected answer"}
 
 

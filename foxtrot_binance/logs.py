@@ -4,8 +4,13 @@ No handler is ever added here. Every record of ours is bound with the adapter na
 host can route per adapter) and passes through a redaction patch: API keys, secrets,
 signatures and listen keys are masked in the message and in bound values, both by shape
 (``signature=...``, ``X-MBX-APIKEY``, ``listenKey``) and by value for the credentials the
-adapter registers at connect. Hosts should add their handlers with ``diagnose=False``, since
-loguru's diagnose mode prints local variables of tracebacks.
+adapter registers at connect.
+
+A traceback is redacted too: the patch renders it into the message as plain text (source
+lines and exception messages, never local variables) and masks that, and leaves no exception
+on the record. Loguru would otherwise format it in the host's handler, after every patch,
+with unmasked exception messages (ccxt quotes the signed URL of a failed request) and, in
+its default ``diagnose`` mode, the values of the frames' variables (the URL, the headers).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import re
 import threading
 import time
+import traceback
 from typing import TYPE_CHECKING, Any
 
 from loguru import logger
@@ -30,6 +36,8 @@ _SHAPES = [
     re.compile(r"(?i)([\"'](?:signature|apikey|api_key|secret|listenkey|listen_key)[\"']\s*:\s*)[\"']([^\"']+)[\"']"),
     # headers
     re.compile(r"(?i)(x-mbx-apikey[\"']?\s*[:=]\s*[\"']?)([^\s\"',}]+)"),
+    # a password in a URL (a proxy given as http://user:password@host)
+    re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^:/\s@]+:)([^@\s/]+)(?=@)"),
 ]
 
 _known: set[str] = set()
@@ -64,6 +72,11 @@ def _mask_match(match: re.Match[str]) -> str:
 
 
 def _redact_record(record: Record) -> None:
+    exception = record["exception"]
+    if exception is not None:
+        rendered = "".join(traceback.format_exception(exception.type, exception.value, exception.traceback))
+        record["message"] = f"{record['message']}\n{rendered.rstrip()}"
+        record["exception"] = None
     record["message"] = redact(record["message"])
     extra: dict[str, Any] = record["extra"]
     for key, value in list(extra.items()):

@@ -134,10 +134,19 @@ class BinanceSettings(BaseSettings):
         if "-----BEGIN" in raw:
             if "PRIVATE KEY-----" not in raw or "-----END" not in raw:
                 raise ValueError("looks like a PEM key but is not a complete PEM private key")
+            if "\n" not in raw and "\\n" in raw:  # one line with escaped breaks, as env vars and CI stores carry it
+                raw = raw.replace("\\n", "\n")
+            _check_pem_loads(raw)
             return SecretStr(raw)
         if any(ch.isspace() for ch in raw) or not raw.isascii() or not raw.isprintable():
             raise ValueError("must be an HMAC secret (printable ASCII, no spaces) or a PEM private key")
         return SecretStr(raw)
+
+    @field_validator("history_cache_dir")
+    @classmethod
+    def _expand_home(cls, value: Path | None) -> Path | None:
+        """``~/bars`` from .env or the environment (no shell expands it there) means the home directory."""
+        return value.expanduser() if value is not None else None
 
     @field_validator("base_url")
     @classmethod
@@ -217,6 +226,13 @@ class BinanceSettings(BaseSettings):
             raise InvalidSettingsError(_describe_errors(exc)) from None
         except SettingsError as exc:
             raise InvalidSettingsError([_describe_source_error(exc)]) from None
+        except UnicodeDecodeError as exc:  # its repr holds the file's bytes: never chain or quote it
+            raise InvalidSettingsError([
+                f"a settings file is not UTF-8 text (byte {exc.start}): check the .env file {env_file} "
+                f"and the secrets directory {secrets_dir or '(none)'}"
+            ]) from None
+        except OSError as exc:
+            raise InvalidSettingsError([f"cannot read the settings file {exc.filename}: {exc.strerror}"]) from None
 
     @classmethod
     def from_setting(
@@ -240,12 +256,12 @@ def connect_overrides(setting: Mapping[str, Any]) -> dict[str, Any]:
     """Translate a connect dict into nested field overrides, dropping empty values."""
     fields = set(BinanceSettings.model_fields)
     overrides: dict[str, Any] = {}
+    sandbox = False
     for key, value in setting.items():
         if value is None or (isinstance(value, str) and value.strip() == ""):
             continue
         if key == "Sandbox":
-            if _truthy(value):
-                overrides["server"] = "testnet"
+            sandbox = _truthy(value)
             continue
         path = CONNECT_KEYS.get(key, key if key in fields else None)
         if path is None:
@@ -257,7 +273,28 @@ def connect_overrides(setting: Mapping[str, Any]) -> dict[str, Any]:
             overrides.setdefault(head, {})[tail] = value
         else:
             overrides[head] = value
+    if sandbox:  # after the loop: the outcome must not depend on the order of the keys
+        server = overrides.get("server")
+        if server is not None and str(server).strip().lower() != "testnet":
+            raise InvalidSettingsError(
+                [f'connect keys "Sandbox" and "Server" disagree: Sandbox selects the testnet, Server says {server!r}; '
+                 "set only one of them"]
+            ) from None  # no context to carry, and the same shape as every settings error
+        overrides["server"] = "testnet"
     return overrides
+
+
+def _check_pem_loads(pem: str) -> None:
+    """A PEM secret that does not load would only fail at the first signed request, where it
+    looks like a network problem; refuse it here, naming the field (never the value)."""
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    try:
+        load_pem_private_key(pem.encode(), password=None)
+    except TypeError:
+        raise ValueError("is an encrypted PEM private key; give the key without a passphrase") from None
+    except (ValueError, Exception):  # noqa: BLE001 - cryptography raises several types for malformed input
+        raise ValueError("is a PEM private key that cannot be read (check for a paste error)") from None
 
 
 def field_env_name(loc: tuple[Any, ...]) -> str:

@@ -64,8 +64,6 @@ def hours(adapter, start: datetime, days: int = 1) -> list:
 
 
 # -- secrets -------------------------------------------------------------------------------
-@pytest.mark.xfail(strict=True, reason="_tracked logs a failed background call with opt(exception=exc): the "
-                   "redaction patch masks the message but not the traceback, which quotes ccxt's signed URL")
 def test_failed_query_account_never_logs_the_request_signature(keyed, library_logs):
     lines = library_logs("DEBUG", "{message}", diagnose=False)  # loguru appends the traceback to string formats
     failed = threading.Event()
@@ -82,8 +80,6 @@ def test_failed_query_account_never_logs_the_request_signature(keyed, library_lo
     assert not SIGNED.search(logged), SIGNED.search(logged)
 
 
-@pytest.mark.xfail(strict=True, reason="cli_check._call puts str(exc) into the 'account' row unredacted: a failed "
-                   "permissions read prints ccxt's signed URL (signature) on stdout")
 def test_check_command_never_prints_the_signature_of_a_failed_account_read(keyed, capsys):
     from foxtrot_binance.cli_check import _account, _Out, permission_rows
 
@@ -99,8 +95,6 @@ def test_check_command_never_prints_the_signature_of_a_failed_account_read(keyed
 
 
 # -- settings ------------------------------------------------------------------------------
-@pytest.mark.xfail(strict=True, reason="a .env that is not UTF-8 escapes from connect() as a raw UnicodeDecodeError "
-                   "naming no file, whose repr carries the whole .env (secret included)")
 def test_a_non_utf8_dotenv_fails_connect_naming_the_file_without_the_secret(clean_binance_env):
     secret = "Zq8XvT3pLm9RwK2sNd7Y"
     Path(".env").write_bytes(
@@ -116,12 +110,16 @@ def test_a_non_utf8_dotenv_fails_connect_naming_the_file_without_the_secret(clea
     assert secret not in repr(info.value) and secret not in str(info.value)
 
 
-@pytest.mark.xfail(strict=True, reason="connect_overrides applies 'Sandbox' and 'Server' in dict order: the same "
-                   "connect dict selects testnet or demo depending on key order")
 def test_sandbox_and_server_resolve_the_same_whatever_the_key_order(clean_binance_env):
-    one = BinanceSettings.from_setting({"Server": "demo", "Sandbox": True})
-    other = BinanceSettings.from_setting({"Sandbox": True, "Server": "demo"})
-    assert one.server == other.server
+    """A ticked Sandbox with another Server is a contradiction: refused in either order,
+    naming both keys, rather than settled by whichever key came last."""
+    for setting in ({"Server": "demo", "Sandbox": True}, {"Sandbox": True, "Server": "demo"}):
+        with pytest.raises(InvalidSettingsError, match='"Sandbox" and "Server" disagree'):
+            BinanceSettings.from_setting(setting)
+    for setting in ({"Server": "testnet", "Sandbox": True}, {"Sandbox": True, "Server": "testnet"},
+                    {"Sandbox": True}):
+        assert BinanceSettings.from_setting(setting).server == "testnet"
+    assert BinanceSettings.from_setting({"Sandbox": False, "Server": "demo"}).server == "demo"
 
 
 def test_connect_dialog_retry_merges_with_env_retry_fields(clean_binance_env, monkeypatch):
@@ -247,8 +245,6 @@ def test_history_timeout_keeps_completed_pages_and_the_next_query_resumes(public
     assert len(pages) <= 8 - (done_before - 1)
 
 
-@pytest.mark.xfail(strict=True, reason="a PEM secret with escaped '\\n' (as env vars and CI secret stores carry it) "
-                   "passes validation, then connect loops on 'Connection failed (ValueError: Unable to load PEM file)'")
 def test_a_pem_secret_with_escaped_newlines_connects_or_is_refused_naming_the_field(clean_binance_env):
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -277,8 +273,6 @@ def test_a_pem_secret_with_escaped_newlines_connects_or_is_refused_naming_the_fi
     assert "Connected to Binance spot" in outcome, outcome
 
 
-@pytest.mark.xfail(strict=True, reason="`foxtrot-binance check` shows proxy_host (and base_url) verbatim under "
-                   "'secrets masked': credentials in a proxy URL are printed")
 def test_check_settings_table_masks_proxy_credentials(clean_binance_env):
     from foxtrot_binance.cli_check import settings_rows
 
@@ -288,8 +282,6 @@ def test_check_settings_table_masks_proxy_credentials(clean_binance_env):
     assert "proxy.example" in shown and "Pr0xyPa55word" not in shown
 
 
-@pytest.mark.xfail(strict=True, reason="history_cache_dir is used without expanduser(): '~/...' from .env or env "
-                   "creates a directory literally named '~' in the working directory")
 def test_history_cache_dir_with_a_tilde_lands_in_the_home_directory(public, tmp_path, monkeypatch):
     h, _ = public
     home = tmp_path / "home"

@@ -62,6 +62,32 @@ def test_credentials_never_reach_a_handler(captured):
     assert "***" in text and "symbol=BTCUSDT" in text
 
 
+def test_a_logged_traceback_is_masked_and_shows_no_variables(library_logs):
+    """Loguru formats an exception in the host's handler, after every patch, and its default
+    diagnose mode prints the frames' variables: the patch renders it into the message first."""
+    lines = library_logs("DEBUG", "{message}", diagnose=True, backtrace=True)  # loguru's defaults for add()
+
+    def fetch(url: str, headers: dict[str, str]) -> None:
+        raise ConnectionError(f"GET {url} failed")
+
+    try:
+        try:
+            fetch(f"/api/v3/account?timestamp=1&signature=feedface{SECRET[:8]}", {"X-MBX-APIKEY": KEY})
+        except ConnectionError as exc:
+            raise RuntimeError("request failed") from exc
+    except RuntimeError as exc:
+        get_logger("BINANCE").opt(exception=exc).error("background task failed")
+    text = "\n".join(lines)
+    assert "background task failed" in text and "ConnectionError" in text and "RuntimeError" in text
+    assert 'raise ConnectionError(f"GET {url} failed")' in text  # the source line, not its values
+    assert "feedface" not in text and KEY not in text and "signature=***" in text
+
+
+def test_a_password_in_a_url_is_masked():
+    assert redact("proxy http://trader:Pr0xyPa55@proxy.example:3128 used") == "proxy http://trader:***@proxy.example:3128 used"
+    assert redact("base URL http://127.0.0.1:8080/api") == "base URL http://127.0.0.1:8080/api"
+
+
 def test_redact_leaves_ordinary_text_alone():
     text = "order x-TKT5PX2F1 filled 0.5 BTCUSDT at 30000; timestamp=1700000000000"
     assert redact(text) == text

@@ -14,7 +14,7 @@ KEY = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A"
 SECRET = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"
 PEM = (
     "-----BEGIN PRIVATE KEY-----\n"
-    "MC4CAQAwBQYDK2VwBCIEIJ1pYXNzd29yZHNhcmVub3RrZXlzYnV0dGhpc2lzZmFrZQ==\n"
+    "MC4CAQAwBQYDK2VwBCIEIAABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4f\n"  # a test-only Ed25519 key (private bytes 0..31)
     "-----END PRIVATE KEY-----"
 )
 
@@ -120,7 +120,34 @@ BAD_INPUTS = [
     ({"API Key": KEY + " \n", "Secret": SECRET}, "api_key (FOXTROT_BINANCE_API_KEY"),
     ({"API Key": KEY, "Secret": SECRET[:20] + " " + SECRET[20:]}, "secret (FOXTROT_BINANCE_SECRET"),
     ({"API Key": KEY, "Secret": "-----BEGIN PRIVATE KEY-----\n" + SECRET}, "not a complete PEM private key"),
+    ({"API Key": KEY, "Secret": f"-----BEGIN PRIVATE KEY-----\n{SECRET}\n-----END PRIVATE KEY-----"},
+     "PEM private key that cannot be read"),
+    ({"Sandbox": True, "Server": "live"}, '"Sandbox" and "Server" disagree'),
 ]
+
+
+def test_a_pem_secret_with_escaped_line_breaks_is_the_same_key():
+    """Env vars and CI secret stores often carry a PEM on one line with literal ``\\n``."""
+    escaped = PEM.replace("\n", "\\n")
+    assert "\n" not in escaped
+    s = BinanceSettings.from_setting({"API Key": KEY, "Secret": escaped}, env_file=None)
+    assert s.secret is not None and s.secret.get_secret_value() == PEM
+
+
+def test_unreadable_settings_files_are_settings_errors_without_their_content(tmp_path):
+    env_file = tmp_path / "latin1.env"
+    env_file.write_bytes(f"# clé\nFOXTROT_BINANCE_API_KEY={KEY}\nFOXTROT_BINANCE_SECRET={SECRET}\n".encode("latin-1"))
+    with pytest.raises(InvalidSettingsError) as excinfo:
+        BinanceSettings.load(env_file=env_file)
+    text = str(excinfo.value) + repr(excinfo.value)
+    assert "not UTF-8" in text and str(env_file) in text
+    assert KEY not in text and SECRET not in text
+    assert excinfo.value.__cause__ is None and excinfo.value.__suppress_context__
+
+
+def test_a_tilde_in_the_cache_directory_means_home(monkeypatch, tmp_path):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert BinanceSettings.from_setting({"history_cache_dir": "~/bars"}, env_file=None).history_cache_dir == tmp_path / "bars"
 
 
 @pytest.mark.parametrize(("setting", "expected"), BAD_INPUTS)
