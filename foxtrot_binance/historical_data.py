@@ -15,21 +15,27 @@ The rules a trader relies on:
   downloaded even when Binance has no bars in it (before listing, trading halts), so those
   holes are not asked for again; a range reaching past the last closed bar is never
   remembered, because bars may still appear there.
-* Each page is stored with its coverage in one transaction right after it arrives, with no
-  await in between: a timeout or an error mid-download keeps every completed page and the
-  next query resumes from there.
+* Each page is stored with its coverage in one transaction right after it arrives: a
+  timeout or an error mid-download keeps every completed page and the next query resumes
+  from there. Cache reads and writes run on a worker thread, never on the adapter's I/O
+  loop: a cache file another process holds locked must not stall ticks and orders while
+  sqlite waits for it.
+* A cache that fails during a query (locked past sqlite's timeout, disk full, I/O error)
+  costs that query its cache, not its bars: it is said in the log and the range is
+  downloaded without it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
 from foxtrot_hooks import BarData, HistoryRequest, Interval
 
-from .bar_cache import BarCache, CachedBar
+from .bar_cache import BarCache, BarCacheError, CachedBar
 from .logs import get_logger
 from .market_kind import MarketKind
 
@@ -168,26 +174,39 @@ class HistoricalDataManager:
         if start >= end:
             return []
 
+        if self._cache is not None:
+            try:
+                return await self._query_cached(self._cache, symbol_id, code, interval, start, end, now, on_progress)
+            except (sqlite3.Error, BarCacheError) as exc:
+                self._log.warning("history cache {} failed ({}); {} {} bars are downloaded without it",
+                                  self._cache.path, exc, symbol_id, code)
+        progress = _Progress((end - start) // INTERVAL_MS[code], on_progress, self._log)
+        fresh: dict[int, CachedBar] = {}
+        await self._download(symbol_id, code, start, end, now, progress, cache=None, sink=fresh)
+        progress.finish()
+        return self._to_bars([fresh[t] for t in sorted(fresh)], symbol_id, interval)
+
+    async def _query_cached(
+        self, cache: BarCache, symbol_id: str, code: str, interval: Interval, start: int, end: int, now: int,
+        on_progress: ProgressCallback | None,
+    ) -> list[BarData]:
         key = (self.kind.value, symbol_id, code)
         # bars that closed moments ago are returned but not cached: see settle_ms
-        cache_end = max(start, min(end, bar_floor(code, now - self.settle_ms))) if self._cache else start
-        gaps = self._cache.missing(*key, start, cache_end) if self._cache and cache_end > start else []
+        cache_end = max(start, min(end, bar_floor(code, now - self.settle_ms)))
+        gaps = await asyncio.to_thread(cache.missing, *key, start, cache_end) if cache_end > start else []
         step = INTERVAL_MS[code]
-        progress = _Progress(sum((b - a) // step for a, b in gaps) + (end - cache_end) // step, on_progress)
+        progress = _Progress(sum((b - a) // step for a, b in gaps) + (end - cache_end) // step, on_progress, self._log)
         fresh: dict[int, CachedBar] = {}
         for gap_start, gap_end in gaps:
-            await self._download(symbol_id, code, gap_start, gap_end, now, progress, cache=True, sink=fresh)
+            await self._download(symbol_id, code, gap_start, gap_end, now, progress, cache=cache, sink=fresh)
         if cache_end < end:
-            await self._download(symbol_id, code, cache_end, end, now, progress, cache=False, sink=fresh)
+            await self._download(symbol_id, code, cache_end, end, now, progress, cache=None, sink=fresh)
         progress.finish()
         if progress.total:
             self._log.debug("history {} {}: downloaded {} bar slots in {} missing range(s)",
                             symbol_id, code, progress.total, len(gaps) + (cache_end < end))
-
-        if self._cache is None:
-            return self._to_bars([fresh[t] for t in sorted(fresh)], symbol_id, interval)
         # a long history is thousands of rows and objects: build it off the event loop's thread
-        return await asyncio.to_thread(self._read_cached, key, start, cache_end, interval, fresh)
+        return await asyncio.to_thread(self._read_cached, cache, key, start, cache_end, interval, fresh)
 
     async def _download(
         self,
@@ -198,10 +217,10 @@ class HistoricalDataManager:
         now: int,
         progress: _Progress,
         *,
-        cache: bool,
+        cache: BarCache | None,
         sink: dict[int, CachedBar],
     ) -> None:
-        """Fetch ``[start, end)`` page by page; with ``cache`` each page is stored with its
+        """Fetch ``[start, end)`` page by page; with a ``cache`` each page is stored with its
         coverage before the next request, otherwise it is collected in ``sink``."""
         step = INTERVAL_MS[code]
         cursor = start
@@ -227,20 +246,21 @@ class HistoricalDataManager:
                     symbol_id, code, cursor, len(rows),
                 )
                 return
-            if cache and self._cache is not None:
+            if cache is not None:
                 bars = [page[t] for t in sorted(page)]
-                self._cache.store(self.kind.value, symbol_id, code, bars, (cursor, next_cursor))
+                # on a worker thread: if this task is cancelled meanwhile, the store still completes
+                await asyncio.to_thread(cache.store, self.kind.value, symbol_id, code, bars, (cursor, next_cursor))
             else:
                 sink.update(page)
             progress.advance((next_cursor - cursor) // step)
             cursor = next_cursor
 
     def _read_cached(
-        self, key: tuple[str, str, str], start: int, end: int, interval: Interval, fresh: dict[int, CachedBar]
+        self, cache: BarCache, key: tuple[str, str, str], start: int, end: int, interval: Interval,
+        fresh: dict[int, CachedBar],
     ) -> list[BarData]:
         """Cached bars of ``[start, end)`` followed by the not-yet-cacheable ones."""
-        assert self._cache is not None
-        stored = self._cache.bars(*key, start, end) if end > start else []
+        stored = cache.bars(*key, start, end) if end > start else []
         stored.extend(fresh[t] for t in sorted(fresh) if t >= end)
         return self._to_bars(stored, key[1], interval)
 
@@ -270,10 +290,11 @@ class _Progress:
     """Reports bar slots done; never raises into the download (a broken progress bar must
     not lose a page)."""
 
-    def __init__(self, total: int, callback: ProgressCallback | None) -> None:
+    def __init__(self, total: int, callback: ProgressCallback | None, log: Any) -> None:
         self.total = total
         self.done = 0
         self._callback = callback
+        self._log = log  # the manager's, bound with its adapter name
         self._report()
 
     def advance(self, slots: int) -> None:
@@ -291,4 +312,4 @@ class _Progress:
         try:
             self._callback(self.done, self.total)
         except Exception:  # noqa: BLE001 - a UI callback's bug is not a download failure
-            get_logger().opt(exception=True).warning("history progress callback failed")
+            self._log.opt(exception=True).warning("history progress callback failed")

@@ -131,8 +131,6 @@ def test_connect_dialog_retry_merges_with_env_retry_fields(clean_binance_env, mo
 
 
 # -- history cache -------------------------------------------------------------------------
-@pytest.mark.xfail(strict=True, reason="a cache write that times out on a locked file (sqlite3.OperationalError) "
-                   "fails the whole query_history after 10 s instead of returning the downloaded bars")
 def test_history_still_answers_while_another_process_holds_the_cache_write_lock(public):
     h, cache_dir = public
     h.adapter.connect({"Base URL": h.sim.base_url, "history_cache_dir": str(cache_dir)})
@@ -194,8 +192,6 @@ def test_spot_and_usdm_adapters_fill_one_cache_dir_concurrently_without_mixing(t
     assert [b.close_price for b in first[spot]] != [b.close_price for b in first[usdm]]
 
 
-@pytest.mark.xfail(strict=True, reason="_Progress logs a failing progress callback through get_logger() (adapter "
-                   "'BINANCE') instead of the manager's adapter name")
 def test_a_failing_progress_callback_is_logged_under_its_own_adapter(library_logs):
     lines = library_logs("DEBUG", "{extra[adapter]}|{message}")
 
@@ -293,3 +289,37 @@ def test_history_cache_dir_with_a_tilde_lands_in_the_home_directory(public, tmp_
     assert len(hours(h.adapter, DAY)) == 24
     assert not Path("~").exists(), "a directory named '~' was created in the working directory"
     assert list((home / "binance-bars").glob("*.sqlite3"))
+
+
+def test_a_locked_cache_never_stalls_the_adapters_loop(public):
+    """sqlite waits up to its timeout for a lock another process holds; that wait happens on
+    a worker thread, while the I/O loop (ticks, orders) keeps running."""
+    h, cache_dir = public
+    h.adapter.connect({"Base URL": h.sim.base_url, "history_cache_dir": str(cache_dir)})
+    h.wait_log("Connected to Binance spot")
+    assert len(hours(h.adapter, DAY)) == 24  # opens the cache
+    cache = h.adapter.client._bar_cache
+    storing = threading.Event()
+    original = cache.store
+
+    def store(*args, **kwargs):
+        storing.set()
+        return original(*args, **kwargs)
+
+    cache.store = store
+    other = sqlite3.connect(cache.path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        try:
+            query = pool.submit(hours, h.adapter, DAY + timedelta(days=2))
+            assert storing.wait(15), "the query never reached the cache"
+
+            async def loop_alive() -> str:
+                return "alive"
+
+            assert h.adapter.client.io.submit(loop_alive()).result(timeout=1) == "alive"
+            assert not query.done()  # still waiting for the lock
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        assert len(query.result(timeout=30)) == 24
