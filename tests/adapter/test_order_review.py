@@ -337,3 +337,34 @@ def test_a_market_order_whose_answer_is_lost_while_the_stream_is_deaf_still_repo
     trades = h.trades(vt)
     assert sum(t.volume for t in trades) == pytest.approx(done.traded) == pytest.approx(0.01)
     assert len(h.sim_orders()) == 1
+
+
+# -- exactly-once trades ----------------------------------------------------------------------
+@pytest.mark.xfail(strict=True, reason="trades are keyed by (symbol, trade id): the second side of a self-trade is dropped")
+def test_both_sides_of_a_self_trade_are_reported(spot):
+    """With self-trade prevention NONE, an account trading with itself gets two executions
+    (and two myTrades rows) that share one trade id, one per order. Fed through the real
+    user-event router, as the socket would."""
+    h, _ = spot
+    price = round(best_bid(h.sim) - 100, 2)
+    vt = h.send(0.01, price)
+    h.wait_status(vt, Status.NOTTRADED)
+    order_id = h.sim_order(vt)["orderId"]
+    now = int(time.time() * 1000)
+
+    def report(order: int, client: str, side: str) -> dict[str, Any]:
+        return {"e": "executionReport", "E": now, "s": "BTCUSDT", "c": client, "S": side, "o": "LIMIT", "f": "GTC",
+                "q": "0.01000000", "p": f"{price:.2f}", "P": "0", "F": "0", "g": -1, "C": "", "x": "TRADE",
+                "X": "FILLED", "r": "NONE", "i": order, "l": "0.01000000", "z": "0.01000000", "L": f"{price:.2f}",
+                "n": "0", "N": "BNB", "T": now, "t": 987654, "I": 1, "w": False, "m": side == "BUY", "M": True,
+                "O": now, "Z": f"{price * 0.01:.8f}", "Y": f"{price * 0.01:.8f}", "Q": "0", "W": now, "V": "NONE"}
+
+    router = h.adapter.client.user_stream.router
+
+    async def self_trade() -> None:
+        router.apply(report(order_id + 1, "web-self-1", "SELL"))  # the other session's taker order
+        router.apply(report(order_id, client_id(vt), "BUY"))  # our resting order, same trade id
+
+    h.adapter.client.schedule(self_trade()).result(5)
+    assert h.orders(vt)[-1].status is Status.ALLTRADED
+    assert [t.volume for t in h.trades(vt)] == [pytest.approx(0.01)], "our fill was dropped as a duplicate"
