@@ -14,10 +14,11 @@ from typing import Any
 import pytest
 
 import foxtrot_binance.order_manager as order_manager_module
+from foxtrot_binance import BinanceUsdmAdapter
 from foxtrot_binance.simulator import BinanceSimulator
 from foxtrot_hooks import CancelRequest, Direction, Event, Exchange, Offset, OrderType, Status
 
-from spot_support import Harness
+from spot_support import Harness, connect_setting
 from test_order_safety_e2e import HookedEngine, client_id, connect, reconcile
 from test_spot_orders_e2e import best_bid
 from test_usdm_e2e import USDM, UsdmHarness, connect_usdm, mark
@@ -368,3 +369,59 @@ def test_both_sides_of_a_self_trade_are_reported(spot):
     h.adapter.client.schedule(self_trade()).result(5)
     assert h.orders(vt)[-1].status is Status.ALLTRADED
     assert [t.volume for t in h.trades(vt)] == [pytest.approx(0.01)], "our fill was dropped as a duplicate"
+
+
+def test_a_hedge_mode_stop_close_names_the_position_it_closes_and_sends_no_reduce_only(usdm):
+    """Hedge mode: Binance refuses reduceOnly and needs positionSide; a sell STOP CLOSE acts
+    on the LONG position (on the algo endpoint too)."""
+    price = mark(usdm.sim)
+    usdm.adapter.set_position_mode(True)
+    usdm.wait_log("Position mode set to hedge")
+    usdm.filled(Direction.LONG, 0.02, offset=Offset.OPEN)
+    usdm.position(Direction.LONG, 0.02)
+    stop = usdm.order(Direction.SHORT, 0.02, OrderType.STOP, round(price - 1000, 1), Offset.CLOSE)
+    usdm.wait_status(stop, Status.NOTTRADED)
+    [algo] = [a for a in usdm.sim.call(usdm.sim.exchange.usdm.algos, usdm.sim.account) if a.client_id == client_id(stop)]
+    assert algo.position_side == "LONG" and not algo.reduce_only
+    usdm.sim.set_price("BTCUSDT", round(price - 1500, 1), kind="usdm")
+    usdm.wait_status(stop, Status.ALLTRADED)
+    usdm.position(Direction.LONG, 0)
+
+
+def test_a_429_answered_to_the_order_is_a_definite_rejection_never_a_resend(spot):
+    """Binance refused the request (weight limit): REJECTED with its reason at once, no
+    by-client-id settling, no second attempt, and the gate now holds REST back."""
+    h, _ = spot
+    price = round(best_bid(h.sim) - 100, 2)
+    h.sim.faults.exhaust_weight()
+    vt = h.send(0.01, price)
+    rejected = h.wait_status(vt, Status.REJECTED)
+    assert "-1003" in rejected.extra["reason"]
+    assert not any("submission outcome unknown" in m for m in h.logs())
+    assert not [o for o in h.sim_orders() if o.get("clientOrderId") == client_id(vt)]
+    gate = h.adapter.client.gate
+    assert gate.wait_ms(1)[0] > 0
+
+
+def test_a_cancel_during_a_conditional_orders_unknown_outcome_cancels_it_on_the_algo_endpoint(sim, clean_binance_env):
+    engine = HookedEngine()
+    h = UsdmHarness(sim, engine, BinanceUsdmAdapter(engine, "BINANCE_USDM"))
+    h.adapter.connect(connect_setting(sim))
+    h.wait_log("User data stream connected")
+    try:
+        price = mark(sim)
+        h.filled(Direction.LONG, 0.02)
+
+        def cancel_now(event: Event) -> None:
+            if event.type == "eLog" and "submission outcome unknown" in event.data.msg:
+                orderid = event.data.msg.split("Order BINANCE_USDM.", 1)[1].split(":", 1)[0]
+                h.adapter.cancel_order(CancelRequest(orderid, "BTCUSDT", USDM))
+
+        engine.hooks.append(cancel_now)
+        sim.faults.lose_next_order_response()
+        stop = h.order(Direction.SHORT, 0.02, OrderType.STOP, round(price - 1000, 1), Offset.CLOSE)
+        h.wait_status(stop, Status.CANCELLED)
+        [algo] = [a for a in sim.call(sim.exchange.usdm.algos, sim.account) if a.client_id == client_id(stop)]
+        assert algo.status == "CANCELED"
+    finally:
+        h.adapter.close()
