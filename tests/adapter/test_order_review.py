@@ -142,24 +142,6 @@ def test_a_cancel_deferred_during_the_checks_is_sent_when_the_stream_brings_the_
     assert h.sim_order(vt)["status"] == "CANCELED"
 
 
-# -- closing with orders in flight ------------------------------------------------------------
-@pytest.mark.xfail(strict=True, reason="an order sent while close() runs is never sent and stays SUBMITTING")
-def test_an_order_racing_close_is_not_left_submitting_forever(spot):
-    h, _ = spot
-    orders = h.adapter.client.orders
-    checked = orders.trading_enabled
-
-    def close_meanwhile() -> str | None:
-        reason = checked()  # the order passes the check ...
-        h.adapter.close()  # ... and another thread closes the adapter before it is scheduled
-        return reason
-
-    orders.trading_enabled = close_meanwhile
-    vt = h.send(0.01, round(best_bid(h.sim) - 100, 2))
-    assert not [o for o in h.sim_orders() if o.get("clientOrderId") == client_id(vt)]  # nothing was sent
-    assert h.orders(vt)[-1].status is Status.REJECTED  # the host must not wait forever on SUBMITTING
-
-
 @pytest.mark.xfail(strict=True, reason="a cancel asked before a provisional REJECTED is forgotten when the order surfaces")
 def test_a_cancel_asked_before_a_provisional_reject_is_sent_when_the_order_surfaces_after_all(spot, monkeypatch):
     """The submission fails (503), Binance twice has no such client id: REJECTED, provisionally.
@@ -185,8 +167,53 @@ def test_a_cancel_asked_before_a_provisional_reject_is_sent_when_the_order_surfa
     assert h.sim_order(vt)["status"] == "CANCELED"
 
 
-@pytest.mark.xfail(strict=True, reason="close() abandons an in-flight submission: live at Binance, SUBMITTING, no word")
-def test_closing_with_a_submission_in_flight_does_not_leave_a_live_order_unreported(spot):
+def test_a_cancel_during_a_conditional_orders_unknown_outcome_cancels_it_on_the_algo_endpoint(sim, clean_binance_env):
+    engine = HookedEngine()
+    h = UsdmHarness(sim, engine, BinanceUsdmAdapter(engine, "BINANCE_USDM"))
+    h.adapter.connect(connect_setting(sim))
+    h.wait_log("User data stream connected")
+    try:
+        price = mark(sim)
+        h.filled(Direction.LONG, 0.02)
+
+        def cancel_now(event: Event) -> None:
+            if event.type == "eLog" and "submission outcome unknown" in event.data.msg:
+                orderid = event.data.msg.split("Order BINANCE_USDM.", 1)[1].split(":", 1)[0]
+                h.adapter.cancel_order(CancelRequest(orderid, "BTCUSDT", USDM))
+
+        engine.hooks.append(cancel_now)
+        sim.faults.lose_next_order_response()
+        stop = h.order(Direction.SHORT, 0.02, OrderType.STOP, round(price - 1000, 1), Offset.CLOSE)
+        h.wait_status(stop, Status.CANCELLED)
+        [algo] = [a for a in sim.call(sim.exchange.usdm.algos, sim.account) if a.client_id == client_id(stop)]
+        assert algo.status == "CANCELED"
+    finally:
+        h.adapter.close()
+
+
+
+# -- closing with orders in flight ------------------------------------------------------------
+@pytest.mark.xfail(strict=True, reason="an order sent while close() runs is never sent and stays SUBMITTING")
+def test_an_order_racing_close_is_not_left_submitting_forever(spot):
+    h, _ = spot
+    orders = h.adapter.client.orders
+    checked = orders.trading_enabled
+
+    def close_meanwhile() -> str | None:
+        reason = checked()  # the order passes the check ...
+        h.adapter.close()  # ... and another thread closes the adapter before it is scheduled
+        return reason
+
+    orders.trading_enabled = close_meanwhile
+    vt = h.send(0.01, round(best_bid(h.sim) - 100, 2))
+    assert not [o for o in h.sim_orders() if o.get("clientOrderId") == client_id(vt)]  # nothing was sent
+    assert h.orders(vt)[-1].status is Status.REJECTED  # the host must not wait forever on SUBMITTING
+
+
+@pytest.mark.xfail(strict=True, reason="close() abandons an in-flight submission: left SUBMITTING, no word, though Binance may have it")
+def test_closing_with_a_submission_in_flight_does_not_leave_the_order_unreported(spot):
+    """Binance has taken the request when the trader closes; its answer is pending. (The
+    simulator drops a request whose client went away; Binance does not.)"""
     h, _ = spot
     price = round(best_bid(h.sim) - 100, 2)
     h.sim.faults.delay_rest(1.0, count=1)  # the order request is on the wire when the trader closes
@@ -199,6 +226,7 @@ def test_closing_with_a_submission_in_flight_does_not_leave_a_live_order_unrepor
     assert told, "the host holds SUBMITTING for an order Binance may have and was never told"
 
 
+# -- USDⓈ-M: the default leverage before the first order ----------------------------------------
 @pytest.mark.xfail(strict=True, reason="default leverage is marked applied though the first order's set_leverage was never sent")
 def test_the_default_leverage_is_applied_even_when_the_first_order_met_a_ban(sim, clean_binance_env):
     h = connect_usdm(sim, leverage=9)
@@ -214,20 +242,24 @@ def test_the_default_leverage_is_applied_even_when_the_first_order_met_a_ban(sim
         h.adapter.close()
 
 
-def test_a_lost_conditional_order_response_is_settled_by_client_algo_id_without_a_second_order(usdm, monkeypatch):
-    """USDⓈ-M STOP orders live on the algo endpoint: the unknown outcome is settled by
-    clientAlgoId there (not on /fapi/v1/order, where it would look missing and be re-sent or
-    called rejected)."""
-    price = mark(usdm.sim)
-    usdm.filled(Direction.LONG, 0.02)
-    usdm.sim.faults.lose_next_order_response()
-    stop = usdm.order(Direction.SHORT, 0.02, OrderType.STOP, round(price - 1000, 1), Offset.CLOSE)
-    usdm.wait_log("submission outcome unknown")
-    usdm.wait_status(stop, Status.NOTTRADED)
-    algos = usdm.sim.call(usdm.sim.exchange.usdm.algos, usdm.sim.account)
-    assert [a.client_id for a in algos].count(client_id(stop)) == 1
-    usdm.adapter.cancel_order(CancelRequest(client_id(stop), "BTCUSDT", USDM))
-    usdm.wait_status(stop, Status.CANCELLED)
+@pytest.mark.xfail(strict=True, reason="a second order on a fresh symbol skips the default-leverage step the first is still awaiting")
+def test_a_second_order_waits_for_the_default_leverage_the_first_order_is_setting(sim, clean_binance_env):
+    h = connect_usdm(sim, leverage=9)
+    try:
+        h.sim.faults.delay_rest(1.0, count=1)  # the next REST call, the first order's set_leverage, is slow
+        first = h.order(Direction.LONG, 0.01)
+        second = h.order(Direction.LONG, 0.01)
+        h.wait_status(first, Status.ALLTRADED)
+        h.wait_status(second, Status.ALLTRADED)
+        kinds = [
+            "leverage" if e.type == "eLog" and "Leverage on BTCUSDT set to 9x" in e.data.msg else e.data.orderid
+            for e in h.engine.events
+            if (e.type == "eLog" and "Leverage on BTCUSDT" in e.data.msg)
+            or (e.type == "eOrder." and e.data.status is Status.ALLTRADED)
+        ]
+        assert kinds[0] == "leverage", f"{kinds}: an order filled at the default leverage before 9x was set"
+    finally:
+        h.adapter.close()
 
 
 # -- reconciliation: orders and fills of other sessions ----------------------------------------
@@ -261,85 +293,6 @@ def test_a_fill_of_another_sessions_order_is_reported_whether_or_not_the_stream_
     assert h.trades("BINANCE.web-eth-1"), "the fill is lost for good: no later reconciliation reads ETHBTC"
 
 
-# -- invalid input -----------------------------------------------------------------------------
-@pytest.mark.xfail(strict=True, reason="a non-finite price passes validation and crashes inside ccxt; rejected 7.7 s later")
-def test_an_infinite_price_is_rejected_locally_at_once(spot):
-    h, _ = spot
-    vt = h.send(0.01, float("inf"))
-    assert [o.status for o in h.orders(vt)] == [Status.REJECTED]
-
-
-# -- USDⓈ-M conditional orders ----------------------------------------------------------------
-def test_a_stop_that_triggers_and_fills_while_the_stream_is_deaf_is_reconciled_with_its_fill_once(usdm):
-    """The algo order's FINISHED state names the order it became; reconciliation follows it,
-    and the fill (REST: Binance's order id of the triggered order) is booked to our stop."""
-    price = mark(usdm.sim)
-    usdm.filled(Direction.LONG, 0.02)
-    usdm.position(Direction.NET, 0.02)
-    stop = usdm.order(Direction.SHORT, 0.02, OrderType.STOP, round(price - 1000, 1), Offset.CLOSE)
-    usdm.wait_status(stop, Status.NOTTRADED)
-    usdm.sim.faults.stall_streams(600, "user")
-    usdm.sim.set_price("BTCUSDT", round(price - 1500, 1), kind="usdm")
-    reconcile(usdm)
-    done = usdm.wait_status(stop, Status.ALLTRADED)
-    assert done.traded == pytest.approx(0.02)
-    usdm.wait(lambda e: e.type == "eTrade." and e.data.vt_orderid == stop)
-    reconcile(usdm)
-    trades = usdm.trades(stop)
-    assert len(trades) == len({t.tradeid for t in trades}) and sum(t.volume for t in trades) == pytest.approx(0.02)
-
-
-@pytest.mark.xfail(strict=True, reason="a second order on a fresh symbol skips the default-leverage step the first is still awaiting")
-def test_a_second_order_waits_for_the_default_leverage_the_first_order_is_setting(sim, clean_binance_env):
-    h = connect_usdm(sim, leverage=9)
-    try:
-        h.sim.faults.delay_rest(1.0, count=1)  # the next REST call, the first order's set_leverage, is slow
-        first = h.order(Direction.LONG, 0.01)
-        second = h.order(Direction.LONG, 0.01)
-        h.wait_status(first, Status.ALLTRADED)
-        h.wait_status(second, Status.ALLTRADED)
-        kinds = [
-            "leverage" if e.type == "eLog" and "Leverage on BTCUSDT set to 9x" in e.data.msg else e.data.orderid
-            for e in h.engine.events
-            if (e.type == "eLog" and "Leverage on BTCUSDT" in e.data.msg)
-            or (e.type == "eOrder." and e.data.status is Status.ALLTRADED)
-        ]
-        assert kinds[0] == "leverage", f"{kinds}: an order filled at the default leverage before 9x was set"
-    finally:
-        h.adapter.close()
-
-
-# -- races the adapter wins (pinned) ---------------------------------------------------------------
-def test_a_cancel_that_loses_to_a_fill_while_the_stream_is_deaf_ends_alltraded_with_its_fill(spot):
-    """Binance answers the cancel 'unknown order' (-2011): the order is re-read (FILLED) and
-    the fill audit fetches the trade no stream event brought."""
-    h, _ = spot
-    price = round(best_bid(h.sim) - 100, 2)
-    vt = h.send(0.01, price)
-    h.wait_status(vt, Status.NOTTRADED)
-    h.sim.faults.stall_streams(600, "user")
-    h.sim.set_price("BTCUSDT", price - 1, kind="spot")  # filled at Binance, unheard
-    cancel(h, vt)
-    h.wait_log(f"Cancel {vt} failed")
-    done = h.wait_status(vt, Status.ALLTRADED)
-    assert done.traded == pytest.approx(0.01)
-    h.wait(lambda e: e.type == "eTrade." and e.data.vt_orderid == vt)
-    assert not [o for o in h.orders(vt) if o.status is Status.CANCELLED]
-    assert h.sim_order(vt)["status"] == "FILLED"
-
-
-def test_a_market_order_whose_answer_is_lost_while_the_stream_is_deaf_still_reports_its_fill(spot):
-    h, _ = spot
-    h.sim.faults.stall_streams(600, "user")
-    h.sim.faults.lose_next_order_response()
-    vt = h.send(0.01, order_type=OrderType.MARKET)
-    done = h.wait_status(vt, Status.ALLTRADED)  # settled by client id
-    h.wait(lambda e: e.type == "eTrade." and e.data.vt_orderid == vt)  # brought by the fill audit
-    trades = h.trades(vt)
-    assert sum(t.volume for t in trades) == pytest.approx(done.traded) == pytest.approx(0.01)
-    assert len(h.sim_orders()) == 1
-
-
 # -- exactly-once trades ----------------------------------------------------------------------
 @pytest.mark.xfail(strict=True, reason="trades are keyed by (symbol, trade id): the second side of a self-trade is dropped")
 def test_both_sides_of_a_self_trade_are_reported(spot):
@@ -371,21 +324,43 @@ def test_both_sides_of_a_self_trade_are_reported(spot):
     assert [t.volume for t in h.trades(vt)] == [pytest.approx(0.01)], "our fill was dropped as a duplicate"
 
 
-def test_a_hedge_mode_stop_close_names_the_position_it_closes_and_sends_no_reduce_only(usdm):
-    """Hedge mode: Binance refuses reduceOnly and needs positionSide; a sell STOP CLOSE acts
-    on the LONG position (on the algo endpoint too)."""
-    price = mark(usdm.sim)
-    usdm.adapter.set_position_mode(True)
-    usdm.wait_log("Position mode set to hedge")
-    usdm.filled(Direction.LONG, 0.02, offset=Offset.OPEN)
-    usdm.position(Direction.LONG, 0.02)
-    stop = usdm.order(Direction.SHORT, 0.02, OrderType.STOP, round(price - 1000, 1), Offset.CLOSE)
-    usdm.wait_status(stop, Status.NOTTRADED)
-    [algo] = [a for a in usdm.sim.call(usdm.sim.exchange.usdm.algos, usdm.sim.account) if a.client_id == client_id(stop)]
-    assert algo.position_side == "LONG" and not algo.reduce_only
-    usdm.sim.set_price("BTCUSDT", round(price - 1500, 1), kind="usdm")
-    usdm.wait_status(stop, Status.ALLTRADED)
-    usdm.position(Direction.LONG, 0)
+# -- invalid input -----------------------------------------------------------------------------
+@pytest.mark.xfail(strict=True, reason="a non-finite price passes validation and crashes inside ccxt; rejected 7.7 s later")
+def test_an_infinite_price_is_rejected_locally_at_once(spot):
+    h, _ = spot
+    vt = h.send(0.01, float("inf"))
+    assert [o.status for o in h.orders(vt)] == [Status.REJECTED]
+
+
+# -- pinned: races and refusals the adapter handles right -----------------------------------------
+def test_a_cancel_that_loses_to_a_fill_while_the_stream_is_deaf_ends_alltraded_with_its_fill(spot):
+    """Binance answers the cancel 'unknown order' (-2011): the order is re-read (FILLED) and
+    the fill audit fetches the trade no stream event brought."""
+    h, _ = spot
+    price = round(best_bid(h.sim) - 100, 2)
+    vt = h.send(0.01, price)
+    h.wait_status(vt, Status.NOTTRADED)
+    h.sim.faults.stall_streams(600, "user")
+    h.sim.set_price("BTCUSDT", price - 1, kind="spot")  # filled at Binance, unheard
+    cancel(h, vt)
+    h.wait_log(f"Cancel {vt} failed")
+    done = h.wait_status(vt, Status.ALLTRADED)
+    assert done.traded == pytest.approx(0.01)
+    h.wait(lambda e: e.type == "eTrade." and e.data.vt_orderid == vt)
+    assert not [o for o in h.orders(vt) if o.status is Status.CANCELLED]
+    assert h.sim_order(vt)["status"] == "FILLED"
+
+
+def test_a_market_order_whose_answer_is_lost_while_the_stream_is_deaf_still_reports_its_fill(spot):
+    h, _ = spot
+    h.sim.faults.stall_streams(600, "user")
+    h.sim.faults.lose_next_order_response()
+    vt = h.send(0.01, order_type=OrderType.MARKET)
+    done = h.wait_status(vt, Status.ALLTRADED)  # settled by client id
+    h.wait(lambda e: e.type == "eTrade." and e.data.vt_orderid == vt)  # brought by the fill audit
+    trades = h.trades(vt)
+    assert sum(t.volume for t in trades) == pytest.approx(done.traded) == pytest.approx(0.01)
+    assert len(h.sim_orders()) == 1
 
 
 def test_a_429_answered_to_the_order_is_a_definite_rejection_never_a_resend(spot):
@@ -403,25 +378,54 @@ def test_a_429_answered_to_the_order_is_a_definite_rejection_never_a_resend(spot
     assert gate.wait_ms(1)[0] > 0
 
 
-def test_a_cancel_during_a_conditional_orders_unknown_outcome_cancels_it_on_the_algo_endpoint(sim, clean_binance_env):
-    engine = HookedEngine()
-    h = UsdmHarness(sim, engine, BinanceUsdmAdapter(engine, "BINANCE_USDM"))
-    h.adapter.connect(connect_setting(sim))
-    h.wait_log("User data stream connected")
-    try:
-        price = mark(sim)
-        h.filled(Direction.LONG, 0.02)
+# -- pinned: USDⓈ-M conditional orders and hedge mode ----------------------------------------------
+def test_a_lost_conditional_order_response_is_settled_by_client_algo_id_without_a_second_order(usdm, monkeypatch):
+    """USDⓈ-M STOP orders live on the algo endpoint: the unknown outcome is settled by
+    clientAlgoId there (not on /fapi/v1/order, where it would look missing and be re-sent or
+    called rejected)."""
+    price = mark(usdm.sim)
+    usdm.filled(Direction.LONG, 0.02)
+    usdm.sim.faults.lose_next_order_response()
+    stop = usdm.order(Direction.SHORT, 0.02, OrderType.STOP, round(price - 1000, 1), Offset.CLOSE)
+    usdm.wait_log("submission outcome unknown")
+    usdm.wait_status(stop, Status.NOTTRADED)
+    algos = usdm.sim.call(usdm.sim.exchange.usdm.algos, usdm.sim.account)
+    assert [a.client_id for a in algos].count(client_id(stop)) == 1
+    usdm.adapter.cancel_order(CancelRequest(client_id(stop), "BTCUSDT", USDM))
+    usdm.wait_status(stop, Status.CANCELLED)
 
-        def cancel_now(event: Event) -> None:
-            if event.type == "eLog" and "submission outcome unknown" in event.data.msg:
-                orderid = event.data.msg.split("Order BINANCE_USDM.", 1)[1].split(":", 1)[0]
-                h.adapter.cancel_order(CancelRequest(orderid, "BTCUSDT", USDM))
 
-        engine.hooks.append(cancel_now)
-        sim.faults.lose_next_order_response()
-        stop = h.order(Direction.SHORT, 0.02, OrderType.STOP, round(price - 1000, 1), Offset.CLOSE)
-        h.wait_status(stop, Status.CANCELLED)
-        [algo] = [a for a in sim.call(sim.exchange.usdm.algos, sim.account) if a.client_id == client_id(stop)]
-        assert algo.status == "CANCELED"
-    finally:
-        h.adapter.close()
+def test_a_stop_that_triggers_and_fills_while_the_stream_is_deaf_is_reconciled_with_its_fill_once(usdm):
+    """The algo order's FINISHED state names the order it became; reconciliation follows it,
+    and the fill (REST: Binance's order id of the triggered order) is booked to our stop."""
+    price = mark(usdm.sim)
+    usdm.filled(Direction.LONG, 0.02)
+    usdm.position(Direction.NET, 0.02)
+    stop = usdm.order(Direction.SHORT, 0.02, OrderType.STOP, round(price - 1000, 1), Offset.CLOSE)
+    usdm.wait_status(stop, Status.NOTTRADED)
+    usdm.sim.faults.stall_streams(600, "user")
+    usdm.sim.set_price("BTCUSDT", round(price - 1500, 1), kind="usdm")
+    reconcile(usdm)
+    done = usdm.wait_status(stop, Status.ALLTRADED)
+    assert done.traded == pytest.approx(0.02)
+    usdm.wait(lambda e: e.type == "eTrade." and e.data.vt_orderid == stop)
+    reconcile(usdm)
+    trades = usdm.trades(stop)
+    assert len(trades) == len({t.tradeid for t in trades}) and sum(t.volume for t in trades) == pytest.approx(0.02)
+
+
+def test_a_hedge_mode_stop_close_names_the_position_it_closes_and_sends_no_reduce_only(usdm):
+    """Hedge mode: Binance refuses reduceOnly and needs positionSide; a sell STOP CLOSE acts
+    on the LONG position (on the algo endpoint too)."""
+    price = mark(usdm.sim)
+    usdm.adapter.set_position_mode(True)
+    usdm.wait_log("Position mode set to hedge")
+    usdm.filled(Direction.LONG, 0.02, offset=Offset.OPEN)
+    usdm.position(Direction.LONG, 0.02)
+    stop = usdm.order(Direction.SHORT, 0.02, OrderType.STOP, round(price - 1000, 1), Offset.CLOSE)
+    usdm.wait_status(stop, Status.NOTTRADED)
+    [algo] = [a for a in usdm.sim.call(usdm.sim.exchange.usdm.algos, usdm.sim.account) if a.client_id == client_id(stop)]
+    assert algo.position_side == "LONG" and not algo.reduce_only
+    usdm.sim.set_price("BTCUSDT", round(price - 1500, 1), kind="usdm")
+    usdm.wait_status(stop, Status.ALLTRADED)
+    usdm.position(Direction.LONG, 0)
