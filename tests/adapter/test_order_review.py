@@ -407,6 +407,29 @@ def test_a_429_answered_to_the_order_is_a_definite_rejection_never_a_resend(spot
     assert gate.wait_ms(1)[0] > 0
 
 
+def test_an_execution_status_unknown_error_after_binance_took_the_order_is_settled_not_rejected(spot, monkeypatch):
+    """-1007 'execution status unknown' arriving as a plain ExchangeError (as ccxt maps some
+    markets' codes): by its code it is an unknown outcome, never a rejection or a resend.
+    The order really reaches Binance; only the answer is replaced (at the ccxt seam)."""
+    import ccxt
+
+    h, _ = spot
+    exchange = h.adapter.client.exchange
+    real_create = exchange.create_order
+
+    async def create_order(*args: Any, **kwargs: Any) -> Any:
+        await real_create(*args, **kwargs)
+        raise ccxt.ExchangeError('binance {"code":-1007,"msg":"Timeout waiting for response from backend server. '
+                                 'Send status unknown; execution status unknown."}')
+
+    monkeypatch.setattr(exchange, "create_order", create_order)
+    vt = h.send(0.01, round(best_bid(h.sim) - 100, 2))
+    h.wait_log("submission outcome unknown")
+    h.wait_status(vt, Status.NOTTRADED)
+    assert h.sim_order(vt)["status"] == "NEW"  # exactly one order carries the id
+    assert not [o for o in h.orders(vt) if o.status is Status.REJECTED]
+
+
 # -- pinned: USDⓈ-M conditional orders and hedge mode ----------------------------------------------
 def test_a_lost_conditional_order_response_is_settled_by_client_algo_id_without_a_second_order(usdm, monkeypatch):
     """USDⓈ-M STOP orders live on the algo endpoint: the unknown outcome is settled by
