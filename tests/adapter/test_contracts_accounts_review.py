@@ -442,3 +442,27 @@ def test_a_late_answer_from_the_previous_window_does_not_fill_the_new_one():
     clock.now = window_end + 50
     wait, reason = gate.wait_ms(20)
     assert wait == 0, f"new minute blocked for {wait} ms: {reason}"
+
+
+def test_a_rest_429_pauses_the_gate_so_the_next_call_never_earns_a_418(clean_binance_env):
+    from foxtrot_binance.rate_limit import RequestThrottled
+
+    with BinanceSimulator(seed=7, tick_interval=None) as sim:
+        engine = RecordingEngine()
+        adapter = BinanceSpotAdapter(engine, "BINANCE")
+        h = Harness(sim, engine, adapter)
+        adapter.connect(connect_setting(sim))
+        try:
+            h.wait_log("User data stream connected")
+            client = adapter.client
+            sim.faults.exhaust_weight()  # the IP's minute is spent: the next request gets a 429
+            with pytest.raises(Exception, match="(?i)too much request weight"):
+                client.schedule(client.accounts.refresh()).result(timeout=10)
+            gate = client.gate
+            wait, reason = gate.wait_ms(1)
+            assert wait > 0 and "429" in reason and gate.paused_until_ms > 0 and gate.banned_until_ms == 0
+            with pytest.raises(RequestThrottled, match="rate limited by Binance"):
+                client.schedule(client.rest.call("fetch_balance", weight=20, max_wait=0.5)).result(timeout=10)
+            assert sim.ctx.limits._buckets["spot"].banned_until == 0  # never knocked again: no 418
+        finally:
+            adapter.close()
