@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
+from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_HALF_UP, Decimal
 from typing import Any
 
 from foxtrot_hooks import ContractData
 
 from foxtrot_binance.binance_mappings import as_float
 from foxtrot_binance.market_kind import MarketKind
+
+VOLUME_NOISE_STEPS = Decimal("1e-9")
+"""How far below a step boundary (in steps) a volume still counts as the boundary: float
+arithmetic errs by ~1e-16 relative, a real intent to trade less is at least a whole step."""
 
 
 @dataclass(frozen=True)
@@ -154,8 +158,21 @@ class ContractManager:
 
     @staticmethod
     def round_volume(instrument: Instrument, volume: float) -> Decimal:
-        """Down to the step: never trade more than asked for."""
-        return _quantize(Decimal(str(volume)), instrument.step_size, ROUND_DOWN)
+        """Down to the step: never trade more than asked for.
+
+        Except float noise: ``0.3 - 0.1`` is 0.19999999999999998, and a strategy closing
+        "position minus what is closed" means 0.2. A value within a billionth of a step below
+        a step boundary counts as that boundary; rounding it down would leave a whole step of
+        the position open."""
+        step = instrument.step_size
+        value = Decimal(str(volume))
+        if step <= 0:
+            return value
+        steps = value / step
+        whole = steps.to_integral_value(rounding=ROUND_CEILING)
+        if whole - steps >= VOLUME_NOISE_STEPS:
+            whole = steps.to_integral_value(rounding=ROUND_DOWN)
+        return (whole * step).normalize()
 
     def check_order(
         self,

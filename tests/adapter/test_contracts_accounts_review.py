@@ -109,10 +109,6 @@ def test_tiny_tick_and_whole_number_step_round_exactly(markets):
     assert eth.contract.pricetick == 1e-08 and eth.contract.extra["step_size"] == 1.0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="round_volume floors the float's repr: 0.3-0.1 (0.19999999999999998) loses a whole step (0.199, not 0.2)",
-)
 def test_float_noise_just_below_a_step_does_not_lose_a_whole_step(usdm_contracts, spot_contracts):
     btc = usdm_contracts.resolve("BTCUSDT")
     assert usdm_contracts.round_volume(btc, 0.3 - 0.1) == Decimal("0.2")  # 0.19999999999999998
@@ -243,10 +239,6 @@ def usdm_sim() -> Iterator[BinanceSimulator]:
         yield simulator
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a close volume computed as 0.3-0.1 is floored to 0.199: the reduce-only close leaves a 0.001 BTC position open",
-)
 def test_closing_with_a_computed_volume_flattens_the_position(usdm_sim, clean_binance_env):
     engine = RecordingEngine()
     adapter = BinanceUsdmAdapter(engine, "BINANCE_USDM")
