@@ -26,6 +26,28 @@ from foxtrot_binance.market_kind import MarketKind
 _SIDES = {"long": Direction.LONG, "short": Direction.SHORT}
 
 
+class _Freshness:
+    """Numbers REST snapshots when they are asked for, so an answer that arrives after a newer
+    one was applied is recognised. Two refreshes can be in flight at once (the host's query, a
+    reconcile, the refresh after a stream update); the older answer arriving last would show
+    a position or margin balance that no longer exists. Used on the I/O loop only."""
+
+    def __init__(self) -> None:
+        self._asked = 0
+        self._applied = 0
+
+    def ticket(self) -> int:
+        self._asked += 1
+        return self._asked
+
+    def outdated(self, ticket: int) -> bool:
+        """True when a snapshot asked for later was already applied; otherwise records this one."""
+        if ticket < self._applied:
+            return True
+        self._applied = ticket
+        return False
+
+
 class AccountManager:
     def __init__(
         self,
@@ -51,14 +73,19 @@ class AccountManager:
         self.contracts: Any = None  # ContractManager, to map ccxt symbols back to Binance ids
         self._refresh_task: asyncio.Task[None] | None = None
         self._dirty = False
+        self._margin_freshness = _Freshness()  # USDⓈ-M balances (spot ones carry updateTime)
+        self._position_freshness = _Freshness()
 
     # -- balances -----------------------------------------------------------------------
     async def refresh(self) -> None:
         """Full balance snapshot from REST (weight 20 spot, 5 USDⓈ-M)."""
+        ticket = self._margin_freshness.ticket()
         balance = await self.rest.call("fetch_balance", weight=20 if self.kind is MarketKind.SPOT else 5)
         if self.kind is MarketKind.SPOT:
             info = balance.get("info") if isinstance(balance.get("info"), dict) else {}
             self.apply_balance(balance, full=True, as_of=_int_or_none(info.get("updateTime")))
+        elif self._margin_freshness.outdated(ticket):
+            self._log.debug("an older margin balance snapshot arrived after a newer one; dropped")
         else:
             self._apply_margin_account(balance)
 
@@ -127,7 +154,11 @@ class AccountManager:
         """Spot has no positions: nothing is emitted. USDⓈ-M: every position from REST."""
         if self.kind is MarketKind.SPOT:
             return
+        ticket = self._position_freshness.ticket()
         positions = await self.rest.call("fetch_positions", weight=5)
+        if self._position_freshness.outdated(ticket):
+            self._log.debug("an older position snapshot arrived after a newer one; dropped")
+            return
         self.apply_positions(positions)
 
     def apply_positions(self, positions: list[dict[str, Any]]) -> None:

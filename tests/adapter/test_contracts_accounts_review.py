@@ -20,6 +20,7 @@ from foxtrot_binance.market_kind import MarketKind
 from foxtrot_binance.rate_limit import WeightGate
 from foxtrot_binance.simulator import BinanceSimulator
 from foxtrot_hooks import (
+    AccountData,
     CancelRequest,
     Direction,
     Exchange,
@@ -173,10 +174,6 @@ def _ccxt_position(amount: float, update_time: int) -> dict[str, Any]:
     }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="USDⓈ-M position refreshes have no ordering: an older positionRisk answer arriving last resurrects a closed position",
-)
 def test_a_late_older_position_snapshot_does_not_undo_a_newer_one():
     emitted: list[PositionData] = []
     manager = AccountManager(MarketKind.USDM, "BINANCE_USDM", lambda a: None, emitted.append, _Log())
@@ -198,8 +195,8 @@ def test_a_late_older_position_snapshot_does_not_undo_a_newer_one():
         await first
 
     asyncio.run(run())
-    assert emitted[-2].volume == 0  # the close was shown ...
-    assert emitted[-1].volume == 0, f"closed position shown open again: {emitted[-1].volume}"
+    # opened, then closed; the late older answer shows nothing
+    assert [p.volume for p in emitted] == [0.01, 0], f"closed position shown open again: {emitted}"
     assert manager.positions() == {}
 
 
@@ -335,10 +332,6 @@ def test_an_order_count_refusal_does_not_block_cancels(clean_binance_env):
             adapter.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an older positionRisk answer that arrives after the close's refresh re-emits the closed position: host shows it open",
-)
 def test_a_slow_position_query_does_not_resurrect_a_closed_position_e2e(usdm_sim, clean_binance_env, monkeypatch):
     import threading
 
@@ -458,3 +451,29 @@ def test_a_rest_429_pauses_the_gate_so_the_next_call_never_earns_a_418(clean_bin
             assert sim.ctx.limits._buckets["spot"].banned_until == 0  # never knocked again: no 418
         finally:
             adapter.close()
+
+
+def test_a_late_older_margin_balance_does_not_undo_a_newer_one():
+    emitted: list[AccountData] = []
+    manager = AccountManager(MarketKind.USDM, "BINANCE_USDM", emitted.append, lambda p: None, _Log())
+    rest = _ManualRest()
+    manager.rest = rest
+
+    def balance(margin: float) -> dict[str, Any]:
+        asset = {"asset": "USDT", "marginBalance": str(margin), "availableBalance": str(margin),
+                 "walletBalance": str(margin), "unrealizedProfit": "0"}
+        return {"info": {"assets": [asset]}, "total": {"USDT": margin}, "free": {"USDT": margin}}
+
+    async def run() -> None:
+        first = asyncio.create_task(manager.refresh())
+        await asyncio.sleep(0)
+        second = asyncio.create_task(manager.refresh())
+        await asyncio.sleep(0)
+        assert [m for m, _ in rest.pending] == ["fetch_balance", "fetch_balance"]
+        rest.pending[1][1].set_result(balance(900.0))  # after a loss: the newer figure first
+        await second
+        rest.pending[0][1].set_result(balance(1000.0))  # the older one, late
+        await first
+
+    asyncio.run(run())
+    assert [a.balance for a in emitted] == [900.0]
