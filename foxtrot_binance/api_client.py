@@ -28,7 +28,7 @@ from foxtrot_binance.logs import get_logger, register_secret
 from foxtrot_binance.market_data import MarketDataManager
 from foxtrot_binance.market_kind import MarketKind
 from foxtrot_binance.order_manager import OrderManager
-from foxtrot_binance.rate_limit import DEFAULT_WEIGHT_LIMITS, WeightGate
+from foxtrot_binance.rate_limit import DEFAULT_WEIGHT_LIMITS, RequestThrottled, WeightGate
 from foxtrot_binance.rest_gateway import RestGateway
 from foxtrot_binance.settings import BinanceSettings
 from foxtrot_binance.stream_client import MarketStreamClient, OnMessage, StreamEvent
@@ -53,6 +53,8 @@ class BinanceApiClient:
         self.accounts = AccountManager(kind, name, adapter.on_account, adapter.on_position, self.log, adapter.write_log)
         self.accounts.contracts = self.contracts
         self._configured_symbols: set[str] = set()  # USDⓈ-M symbols whose default leverage/margin type is set
+        # symbol -> the one task applying its defaults; every order on it awaits that task
+        self._configuring: dict[str, asyncio.Task[None]] = {}
         self.io = IoThread(name)
         self.settings: BinanceSettings | None = None
         self.exchange: Any = None
@@ -417,15 +419,75 @@ class BinanceApiClient:
         await self.accounts.refresh_positions()
 
     async def _configure_symbol(self, instrument: Instrument) -> None:
-        """Apply the configured default leverage and margin type once per symbol."""
+        """Before an order goes out: the configured default leverage and margin type are in
+        force on its symbol, or the order must not be sent.
+
+        One task per symbol applies them and every order on that symbol awaits it, so a
+        second order cannot overtake the first and fill at Binance's default leverage while
+        the first is still setting 9x. The symbol counts as configured only once both calls
+        succeeded: a failure (a ban, a refusal, a network error) raises, the order is
+        rejected unsent, and the next order tries again."""
         settings = self.settings
         if settings is None or instrument.id in self._configured_symbols:
             return
-        self._configured_symbols.add(instrument.id)
+        if settings.leverage is None and settings.margin_type is None:
+            return
+        task = self._configuring.get(instrument.id)
+        if task is None:
+            task = asyncio.get_running_loop().create_task(self._apply_symbol_defaults(instrument, settings))
+            self._configuring[instrument.id] = task
+            self._tasks.add(task)  # cancelled by close() like any background work
+            task.add_done_callback(lambda done: self._symbol_configured(instrument.id, done))
+        # shielded: an order cancelled while waiting must not abort the setup other orders await
+        await asyncio.shield(task)
+
+    def _symbol_configured(self, symbol_id: str, task: asyncio.Task[None]) -> None:
+        """Done callback of a symbol's setup task: remember success, forget failure (so the
+        next order retries), and retrieve the exception so none goes unobserved."""
+        self._tasks.discard(task)
+        if self._configuring.get(symbol_id) is task:
+            del self._configuring[symbol_id]
+        if not task.cancelled() and task.exception() is None:
+            self._configured_symbols.add(symbol_id)
+
+    async def _apply_symbol_defaults(self, instrument: Instrument, settings: BinanceSettings) -> None:
+        """Margin type, then leverage (isolated leverage is per margin type). Raises
+        ``SymbolSetupFailed`` when Binance refuses or cannot be reached, and lets the weight
+        gate's ``RequestThrottled`` through: in both cases the order is rejected unsent."""
+        import ccxt
+
+        assert self.rest is not None
+        changed = False
         if settings.margin_type is not None:
-            await self.set_margin_type(instrument.id, settings.margin_type)
+            wanted = settings.margin_type
+            try:
+                await self.rest.call("set_margin_mode", wanted, instrument.ccxt_symbol, weight=1)
+            except ccxt.MarginModeAlreadySet:
+                pass
+            except ccxt.BaseError as exc:
+                reason = f"margin type {wanted} on {instrument.id} could not be set ({classify_error(exc).reason})"
+                self.adapter.write_log(f"Margin type {wanted} on {instrument.id} refused: {classify_error(exc).reason}")
+                raise SymbolSetupFailed(reason) from exc
+            else:
+                changed = True
+                self.adapter.write_log(f"Margin type of {instrument.id} set to {wanted}")
         if settings.leverage is not None:
-            await self.set_leverage(instrument.id, settings.leverage)
+            leverage = settings.leverage
+            try:
+                result = await self.rest.call("set_leverage", leverage, instrument.ccxt_symbol, weight=1)
+            except ccxt.BaseError as exc:
+                reason = f"leverage {leverage}x on {instrument.id} could not be set ({classify_error(exc).reason})"
+                self.adapter.write_log(f"Leverage {leverage}x on {instrument.id} refused: {classify_error(exc).reason}")
+                raise SymbolSetupFailed(reason) from exc
+            changed = True
+            self.accounts.leverages[instrument.id] = int((result or {}).get("leverage") or leverage)
+            max_notional = (result or {}).get("maxNotionalValue")
+            self.adapter.write_log(
+                f"Leverage on {instrument.id} set to {leverage}x" + (f" (max notional {max_notional})" if max_notional else "")
+            )
+        if changed:
+            # positions show leverage and margin type; the order must not wait for this read
+            self.schedule(self.accounts.refresh_positions())
 
     def control(self, coro: Coroutine[Any, Any, Any], what: str) -> None:
         """Schedule a USDⓈ-M control call from the host's thread."""
@@ -483,6 +545,17 @@ async def _within(coro: Coroutine[Any, Any, Any], timeout: float) -> Any:
     """``coro`` with a deadline (asyncio.timeout: 3.11's wait_for can swallow a cancellation)."""
     async with asyncio.timeout(timeout):
         return await coro
+
+
+class SymbolSetupFailed(RequestThrottled):
+    """The configured default leverage or margin type could not be applied to a symbol.
+
+    A ``RequestThrottled`` because that is what the order manager treats as "rejected, nothing
+    sent": an order that went out anyway would open at a leverage the trader did not choose."""
+
+    def __init__(self, reason: str) -> None:
+        self.until_ms = 0
+        Exception.__init__(self, reason)
 
 
 def _is_ccxt(exc: BaseException) -> bool:
