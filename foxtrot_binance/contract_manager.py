@@ -9,6 +9,7 @@ contract's tick size, step size and notional limits and must run before anything
 
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_HALF_UP, Decimal
@@ -187,8 +188,8 @@ class ContractManager:
         """Rounded (volume, price) or InvalidOrderRequest with the reason. ``reference_price``
         (last or best price) is used for the notional of market orders. ``check_notional``
         is off for USDⓈ-M reduce-only orders, which Binance exempts from MIN_NOTIONAL."""
-        if not (volume > 0):
-            raise InvalidOrderRequest(f"volume must be positive, got {volume}")
+        if not (volume > 0) or not math.isfinite(volume):
+            raise InvalidOrderRequest(f"volume must be a positive number, got {volume}")
         qty = self.round_volume(instrument, volume)
         min_qty = instrument.market_min_qty if market else instrument.min_qty
         max_qty = instrument.market_max_qty if market else instrument.max_qty
@@ -200,8 +201,8 @@ class ContractManager:
             raise InvalidOrderRequest(f"volume {volume} is above the maximum {max_qty} of {instrument.id}")
         rounded_price: Decimal | None = None
         if price is not None:
-            if not (price > 0):
-                raise InvalidOrderRequest(f"price must be positive, got {price}")
+            if not (price > 0) or not math.isfinite(price):
+                raise InvalidOrderRequest(f"price must be a positive number, got {price}")
             rounded_price = self.round_price(instrument, price)
             if rounded_price <= 0:
                 raise InvalidOrderRequest(f"price {price} rounds to zero with tick {instrument.tick_size}")

@@ -57,6 +57,8 @@ UNKNOWN_OUTCOME_CHECKS = (0.2, 0.5, 1.0, 2.0, 4.0)
 """Delays (s) between the by-client-id queries that settle an unknown submission outcome."""
 ORDER_MAX_WAIT_S = 2.0
 """An order waits at most this long for request-weight budget; longer means REJECTED, unsent."""
+CLOSE_WAIT_S = 3.0
+"""At close, how long submissions already on the wire may take to be answered."""
 MAX_REMEMBERED_TRADES = 200_000
 TRADE_PAGE = 1000
 """myTrades/userTrades page size; reconciliation pages on with fromId until a short page."""
@@ -77,17 +79,28 @@ class _Tracked:
 
 @dataclass
 class _SeenTrades:
-    keys: set[tuple[str, str]] = field(default_factory=set)
+    """Fills already reported, by (symbol, trade id) and the Binance order ids seen with it.
+
+    A trade id is unique per symbol except in a self-trade, where both of the account's
+    orders report the same id. So a repeat with a *different known* order id is the other
+    side and is new; a repeat where either report lacks the order id (the fills of an order
+    response carry none) is treated as the same fill: never report one twice."""
+
+    orders: dict[tuple[str, str], set[str | None]] = field(default_factory=dict)
     order: deque[tuple[str, str]] = field(default_factory=deque)
 
-    def add(self, key: tuple[str, str]) -> bool:
-        """True the first time ``key`` is seen."""
-        if key in self.keys:
-            return False
-        self.keys.add(key)
+    def add(self, key: tuple[str, str], order_id: str | None) -> bool:
+        """True when this fill has not been seen yet."""
+        seen = self.orders.get(key)
+        if seen is not None:
+            if order_id is None or None in seen or order_id in seen:
+                return False
+            seen.add(order_id)
+            return True
+        self.orders[key] = {order_id}
         self.order.append(key)
         if len(self.order) > MAX_REMEMBERED_TRADES:
-            self.keys.discard(self.order.popleft())
+            self.orders.pop(self.order.popleft(), None)
         return True
 
 
@@ -117,6 +130,8 @@ class OrderManager:
         self._trade_cursor: dict[str, int] = {}  # next trade id reconciliation reads, per symbol
         self._session_start_ms = int(datetime.now(timezone.utc).timestamp() * 1000)
         self.fill_audit = FillAudit(self._recover_fills, log)
+        self._background: set[asyncio.Task[Any]] = set()  # strong references until done
+        self._submissions: set[asyncio.Task[Any]] = set()  # submissions awaiting Binance's answer
         # wired by the coordinator at connect
         self.rest: Any = None
         self.schedule: Callable[[Any], Any] | None = None  # run a coroutine on the I/O loop
@@ -159,7 +174,12 @@ class OrderManager:
             self._tracked[client_id] = _Tracked(order=order, instrument=instrument, in_flight=True, algo=params.algo)
         self._on_order(order)
         assert self.schedule is not None
-        self.schedule(self._submit(client_id, params))
+        scheduled = self.schedule(self._submit(client_id, params))
+        if scheduled is not None and scheduled.done() and scheduled.exception() is not None:
+            # the adapter closed between the check above and now: nothing was sent
+            with self._lock:
+                self._tracked[client_id].in_flight = False
+            self._finish_rejected(client_id, "not sent: the adapter is closed")
         return order.vt_orderid
 
     def cancel_order(self, req: CancelRequest) -> None:
@@ -272,6 +292,13 @@ class OrderManager:
 
     # -- I/O loop side ------------------------------------------------------------------
     async def _submit(self, client_id: str, params: OrderManager._Params) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._submissions.add(task)
+            task.add_done_callback(self._submissions.discard)
+        await self._submit_now(client_id, params)
+
+    async def _submit_now(self, client_id: str, params: OrderManager._Params) -> None:
         import ccxt
 
         try:
@@ -317,6 +344,20 @@ class OrderManager:
         for trade in result.get("trades") or []:
             self.apply_trade(trade, fallback_client_id=client_id)
         await self._cancel_if_requested(client_id)
+
+    async def before_close(self, wait_s: float = CLOSE_WAIT_S) -> None:
+        """Closing: give submissions on the wire a moment to be answered, then name every order
+        whose outcome is still unknown. Binance may have it; the host must not be left with a
+        silent SUBMITTING (the next session's reconciliation adopts it if it exists)."""
+        if self._submissions:
+            await asyncio.wait(set(self._submissions), timeout=wait_s)
+        with self._lock:
+            unsettled = [t.order for t in self._tracked.values() if t.order.status is Status.SUBMITTING]
+        for order in unsettled:
+            self._write_log(
+                f"Order {order.vt_orderid}: the adapter closed before Binance answered its submission; it may exist "
+                f"at Binance with client order id {order.orderid}. Check it there, or connect again to reconcile it."
+            )
 
     async def _cancel_if_requested(self, client_id: str) -> None:
         """A cancel asked while the submission was unanswered is sent once the order is known."""
@@ -364,6 +405,7 @@ class OrderManager:
             await self._cancel_if_requested(client_id)
             return
         if tracked.order.status is not Status.SUBMITTING:
+            await self._cancel_if_requested(client_id)  # it surfaced during the last wait
             return
         if not_found >= 2:
             tracked.provisional_reject = True
@@ -419,6 +461,9 @@ class OrderManager:
         except ccxt.BaseError as exc:
             failure = classify_error(exc)
             self._write_log(f"Cancel {tracked.order.vt_orderid} failed: {failure.reason}; checking the order")
+            if tracked.provisional_reject:
+                # Binance may still create it late: the cancel stands until it is seen or ends
+                tracked.cancel_requested = True
             await self.refresh_order(client_id)
             return
         self.apply_order(result, fallback_client_id=client_id)
@@ -504,6 +549,7 @@ class OrderManager:
             current = _with(current, status=Status.SUBMITTING)
             current.extra = None
         if not is_progress(current.status, current.traded, status, filled):
+            self._cancel_soon_if_requested(tracked, client_id)
             return
         order = _with(current, status=status, traded=max(filled, current.traded))
         timestamp = data.get("lastUpdateTimestamp") or data.get("timestamp")
@@ -529,6 +575,25 @@ class OrderManager:
         self._on_order(order)
         if status in TERMINAL_STATUSES and self.on_finished is not None:
             self.on_finished()
+        self._cancel_soon_if_requested(tracked, client_id)
+
+    def _cancel_soon_if_requested(self, tracked: _Tracked, client_id: str) -> None:
+        """A cancel the trader asked while the submission was unsettled goes out as soon as the
+        order is known at Binance, however it became known (the answer, the stream, the
+        settling query, a reconciliation): otherwise the order would rest, and could fill,
+        after the trader was told its cancel would be sent."""
+        if not tracked.cancel_requested or tracked.in_flight or tracked.order.status is Status.SUBMITTING:
+            return
+        if tracked.order.status in TERMINAL_STATUSES and not tracked.provisional_reject:
+            tracked.cancel_requested = False  # it ended anyway: nothing left to cancel
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # applied outside the loop (a unit test): nothing to schedule on
+            return
+        task = loop.create_task(self._cancel_if_requested(client_id))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def _symbol_id(self, data: dict[str, Any], info: dict[str, Any]) -> str | None:
         raw = info.get("symbol") or info.get("s")
@@ -596,6 +661,8 @@ class OrderManager:
             return
         key = (instrument.id, str(trade_id))
         exchange_order_id = str(data["order"]) if data.get("order") is not None else None
+        if exchange_order_id is None and fallback_client_id is not None:
+            exchange_order_id = self._order_id_of(fallback_client_id)  # fills of an order response
         # an execution's own client id (not a cancel request's): a fill, or a liquidation's autoclose-...
         client_id = info.get("c") if isinstance(info.get("c"), str) and info.get("x", "TRADE") in ("TRADE", "CALCULATED") else None
         with self._lock:
@@ -603,7 +670,7 @@ class OrderManager:
             if mapped is not None:
                 client_id = mapped
             client_id = client_id or fallback_client_id or exchange_order_id
-            if not self._seen_trades.add(key):
+            if not self._seen_trades.add(key, exchange_order_id):
                 return
             tracked = self._tracked.get(client_id or "")
         side = (data.get("side") or "").upper()
@@ -630,6 +697,14 @@ class OrderManager:
             "exchange_order_id": exchange_order_id,
         }
         self._on_trade(trade)
+
+    def _order_id_of(self, client_id: str) -> str | None:
+        """Binance's order id of a tracked (non-algo) order, if known."""
+        with self._lock:
+            tracked = self._tracked.get(client_id)
+        if tracked is None or tracked.algo or tracked.exchange_id is None:
+            return None
+        return tracked.exchange_id.rsplit(":", 1)[-1]
 
     def apply_orders(self, orders: Iterable[dict[str, Any]]) -> None:
         for data in orders:

@@ -77,11 +77,14 @@ def test_rounding_price_to_tick_and_volume_down_to_step(spot):
 @pytest.mark.parametrize(
     ("volume", "price", "market", "reason"),
     [
-        (0, 30000, False, "volume must be positive"),
+        (0, 30000, False, "volume must be a positive number"),
+        (float("inf"), 30000, False, "volume must be a positive number"),
+        (float("nan"), 30000, False, "volume must be a positive number"),
         (0.000001, 30000, False, "below the minimum"),
         (100000, 30000, False, "above the maximum"),
         (0.0001, 30000, False, "below the minimum notional"),  # 3 USDT < 5
-        (0.001, -1, False, "price must be positive"),
+        (0.001, -1, False, "price must be a positive number"),
+        (0.001, float("inf"), False, "price must be a positive number"),
         (0.0001, None, True, "below the minimum notional"),
     ],
 )

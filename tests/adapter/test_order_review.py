@@ -78,7 +78,6 @@ def cancel(h: Harness, vt: str, exchange: Exchange = Exchange.BINANCE) -> None:
 
 
 # -- cancel of an order whose submission outcome is unknown ----------------------------------
-@pytest.mark.xfail(strict=True, reason="a deferred cancel is dropped when the order is learnt from open orders/stream")
 def test_a_cancel_deferred_during_an_unknown_outcome_is_sent_once_reconciliation_finds_the_order(spot, monkeypatch):
     h, engine = spot
     monkeypatch.setattr(order_manager_module, "UNKNOWN_OUTCOME_CHECKS", (0.02,) * 2)
@@ -102,7 +101,6 @@ def test_a_cancel_deferred_during_an_unknown_outcome_is_sent_once_reconciliation
     assert h.sim_order(vt)["status"] == "CANCELED"
 
 
-@pytest.mark.xfail(strict=True, reason="_settle_unknown returns without sending the deferred cancel when the order surfaced in its last wait")
 def test_a_cancel_deferred_during_the_checks_is_sent_when_the_stream_brings_the_order_in_the_last_wait(spot, monkeypatch):
     """The submission fails; the last by-client-id check says 'no such order'; while the
     manager waits after it, the order appears at Binance (placed with that client id from
@@ -142,7 +140,6 @@ def test_a_cancel_deferred_during_the_checks_is_sent_when_the_stream_brings_the_
     assert h.sim_order(vt)["status"] == "CANCELED"
 
 
-@pytest.mark.xfail(strict=True, reason="a cancel asked before a provisional REJECTED is forgotten when the order surfaces")
 def test_a_cancel_asked_before_a_provisional_reject_is_sent_when_the_order_surfaces_after_all(spot, monkeypatch):
     """The submission fails (503), Binance twice has no such client id: REJECTED, provisionally.
     Then the order appears at Binance after all (a backend that queued it; modelled by placing
@@ -192,7 +189,6 @@ def test_a_cancel_during_a_conditional_orders_unknown_outcome_cancels_it_on_the_
 
 
 
-@pytest.mark.xfail(strict=True, reason="a cancel of a provisionally REJECTED order is dropped on 'unknown order', and the order surfaces live")
 def test_a_cancel_of_a_provisionally_rejected_order_holds_when_the_order_surfaces_after_all(spot, monkeypatch):
     """The adapter accepts a cancel of a provisionally REJECTED order (it may exist after all);
     Binance has no such order yet, so the cancel meets 'unknown order'. The order then appears
@@ -212,7 +208,6 @@ def test_a_cancel_of_a_provisionally_rejected_order_holds_when_the_order_surface
 
 
 # -- closing with orders in flight ------------------------------------------------------------
-@pytest.mark.xfail(strict=True, reason="an order sent while close() runs is never sent and stays SUBMITTING")
 def test_an_order_racing_close_is_not_left_submitting_forever(spot):
     h, _ = spot
     orders = h.adapter.client.orders
@@ -365,7 +360,6 @@ def test_a_fill_gap_whose_recovery_read_failed_is_recovered_later(usdm, monkeypa
 
 
 # -- exactly-once trades ----------------------------------------------------------------------
-@pytest.mark.xfail(strict=True, reason="trades are keyed by (symbol, trade id): the second side of a self-trade is dropped")
 def test_both_sides_of_a_self_trade_are_reported(spot):
     """With self-trade prevention NONE, an account trading with itself gets two executions
     (and two myTrades rows) that share one trade id, one per order. Fed through the real
@@ -396,7 +390,6 @@ def test_both_sides_of_a_self_trade_are_reported(spot):
 
 
 # -- invalid input -----------------------------------------------------------------------------
-@pytest.mark.xfail(strict=True, reason="a non-finite price passes validation and crashes inside ccxt; rejected 7.7 s later")
 def test_an_infinite_price_is_rejected_locally_at_once(spot):
     h, _ = spot
     vt = h.send(0.01, float("inf"))
