@@ -290,6 +290,7 @@ class BinanceApiClient:
         self.adapter.write_log(f"Connected to Binance {self.kind.value} ({self._where()})")
 
     async def _shutdown(self) -> None:
+        await self.orders.before_close()  # submissions on the wire: answered, or named in the log
         current = asyncio.current_task()
         for task in list(self._tasks):
             if task is not current:

@@ -224,7 +224,6 @@ def test_an_order_racing_close_is_not_left_submitting_forever(spot):
     assert h.orders(vt)[-1].status is Status.REJECTED  # the host must not wait forever on SUBMITTING
 
 
-@pytest.mark.xfail(strict=True, reason="close() abandons an in-flight submission: left SUBMITTING, no word, though Binance may have it")
 def test_closing_with_a_submission_in_flight_does_not_leave_the_order_unreported(spot):
     """Binance has taken the request when the trader closes; its answer is pending. (The
     simulator drops a request whose client went away; Binance does not.)"""
