@@ -7,7 +7,9 @@ The rules are deliberately different for idempotent calls and for order submissi
   handed back to the order manager, which asks Binance by client order id before deciding;
 * -1021 (timestamp outside recvWindow) means Binance refused before doing anything, so after
   one clock resync the call is tried once more, idempotent or not;
-* 429/418 are never retried here: the weight gate has learnt the pause from the headers.
+* 429/418 are never retried here: the weight gate has learnt the pause from the headers;
+* a call that places an order is marked as one, so after an order-count refusal (-1015) the
+  gate holds new orders only, while cancels and queries keep flowing.
 """
 
 from __future__ import annotations
@@ -20,6 +22,10 @@ from foxtrot_binance.binance_mappings import Outcome, backoff_delay, classify_er
 from foxtrot_binance.clock import ClockSync
 from foxtrot_binance.rate_limit import WeightGate
 from foxtrot_binance.settings import RetrySettings
+
+NEW_ORDER_METHODS = frozenset({"create_order", "create_orders", "edit_order"})
+"""ccxt methods Binance counts against the account's ORDERS rules (a cancelReplace, which
+``edit_order`` sends, counts as a new order; a cancel never does)."""
 
 
 class RestGateway:
@@ -43,8 +49,9 @@ class RestGateway:
         """``await exchange.<method>(*args, **kwargs)`` under the rules above."""
         attempt = 0
         resynced = False
+        new_order = method in NEW_ORDER_METHODS
         while True:
-            await self.gate.acquire(weight, max_wait=max_wait)
+            await self.gate.acquire(weight, max_wait=max_wait, new_order=new_order)
             try:
                 return await getattr(self.exchange, method)(*args, **kwargs)
             except Exception as exc:
