@@ -8,7 +8,7 @@ import pytest
 
 from foxtrot_binance import BinanceSpotAdapter, BinanceUsdmAdapter
 from foxtrot_binance.simulator import BinanceSimulator
-from foxtrot_hooks import Direction, OrderRequest, OrderType, Status
+from foxtrot_hooks import CancelRequest, Direction, OrderRequest, OrderType, Status
 from foxtrot_hooks.testing import RecordingEngine
 
 from spot_support import Harness, connect_setting
@@ -40,5 +40,41 @@ def test_heavy_rest_use_is_paced_inside_the_budget(adapter_class, clean_binance_
             if adapter_class is BinanceSpotAdapter:
                 assert elapsed >= 2.0  # 300 weight cannot fit in one 2 s window of 120
             assert not [m for m in h.logs() if "rate limited" in m or "banned" in m]
+        finally:
+            adapter.close()
+
+
+@pytest.mark.parametrize("adapter_class", [BinanceSpotAdapter, BinanceUsdmAdapter])
+def test_an_order_count_refusal_holds_new_orders_only(adapter_class, clean_binance_env):
+    # the account may place 2 orders per 10 s: the third is refused with 429 / -1015
+    with BinanceSimulator(seed=9, tick_interval=None, order_limit=2) as sim:
+        engine = RecordingEngine()
+        adapter = adapter_class(engine, adapter_class.default_name)
+        h = Harness(sim, engine, adapter)
+        adapter.connect(connect_setting(sim))
+        try:
+            h.wait_log("User data stream connected", timeout=30)
+            client = adapter.client
+            exchange = adapter_class.exchanges[0]
+            kind = "spot" if adapter_class is BinanceSpotAdapter else "usdm"
+
+            def send() -> str:
+                return adapter.send_order(OrderRequest("BTCUSDT", exchange, Direction.LONG, OrderType.LIMIT, 0.2, 1000))
+
+            resting = [send(), send()]
+            for vt in resting:
+                h.wait_status(vt, Status.NOTTRADED, timeout=30)
+            refused = h.wait_status(send(), Status.REJECTED, timeout=30)
+            assert "-1015" in refused.extra["reason"]
+            held = h.wait_status(send(), Status.REJECTED, timeout=30)  # within the 10 s: not sent at all
+            assert held.extra["reason"].startswith("not sent: new orders refused by Binance")
+            assert len(sim.orders(kind)) == 2
+
+            gate = client.gate
+            assert gate.paused_until_ms == 0 and gate.banned_until_ms == 0 and gate.orders_held_until_ms > 0
+            client.schedule(client.accounts.refresh()).result(timeout=10)  # queries flow
+            adapter.cancel_order(CancelRequest(resting[0].split(".", 1)[1], "BTCUSDT", exchange))  # cancels flow
+            h.wait_status(resting[0], Status.CANCELLED, timeout=30)
+            assert not [m for m in h.logs() if "not sent" in m and "Cancel" in m]
         finally:
             adapter.close()
