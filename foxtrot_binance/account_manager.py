@@ -75,6 +75,7 @@ class AccountManager:
         self._dirty = False
         self._margin_freshness = _Freshness()  # USDⓈ-M balances (spot ones carry updateTime)
         self._position_freshness = _Freshness()
+        self.has_snapshot = False  # a full REST snapshot of what this kind holds was applied
 
     # -- balances -----------------------------------------------------------------------
     async def refresh(self) -> None:
@@ -84,6 +85,7 @@ class AccountManager:
         if self.kind is MarketKind.SPOT:
             info = balance.get("info") if isinstance(balance.get("info"), dict) else {}
             self.apply_balance(balance, full=True, as_of=_int_or_none(info.get("updateTime")))
+            self.has_snapshot = True
         elif self._margin_freshness.outdated(ticket):
             self._log.debug("an older margin balance snapshot arrived after a newer one; dropped")
         else:
@@ -149,6 +151,12 @@ class AccountManager:
     def balances(self) -> dict[str, tuple[float, float]]:
         return {asset: numbers[:2] for asset, numbers in self._last.items()}
 
+    def holdings(self) -> dict[str, float]:
+        """What a fill changes: spot totals per asset, USDⓈ-M signed volume per position."""
+        if self.kind is MarketKind.SPOT:
+            return {asset: numbers[0] for asset, numbers in self._last.items()}
+        return {f"{symbol}:{direction.value}": numbers[0] for (symbol, direction), numbers in self._positions.items()}
+
     # -- USDⓈ-M positions ---------------------------------------------------------------
     async def refresh_positions(self) -> None:
         """Spot has no positions: nothing is emitted. USDⓈ-M: every position from REST."""
@@ -160,6 +168,7 @@ class AccountManager:
             self._log.debug("an older position snapshot arrived after a newer one; dropped")
             return
         self.apply_positions(positions)
+        self.has_snapshot = True
 
     def apply_positions(self, positions: list[dict[str, Any]]) -> None:
         """Emit what changed; positions that disappeared are pushed once with volume 0."""

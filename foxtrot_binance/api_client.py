@@ -40,6 +40,8 @@ if TYPE_CHECKING:
     from foxtrot_hooks import BarData, BaseAdapter, HistoryRequest, SubscribeRequest
 
 MAX_CONNECT_DELAY_S = 60.0
+MAX_ACTIVITY_SYMBOLS = 20
+"""Symbols whose trades one reconciliation reads because balances moved without a reported fill."""
 
 
 class BinanceApiClient:
@@ -89,6 +91,7 @@ class BinanceApiClient:
         self.orders.schedule = self.schedule
         self.orders.trading_enabled = self._trading_block_reason
         self.orders.reference_price = self._reference_price
+        self.orders.symbols_with_activity = self._symbols_with_activity
         if self.kind is MarketKind.USDM:
             self.orders.before_first_order = self._configure_symbol
             # Binance sends no ACCOUNT_UPDATE when an order ends without a fill (cancel,
@@ -525,6 +528,35 @@ class BinanceApiClient:
         if self.settings is None or not self.settings.has_credentials:
             return "no API keys configured: trading is disabled"
         return None
+
+    async def _symbols_with_activity(self) -> set[str]:
+        """Refresh balances (and positions) and name the symbols a fill could have moved them on.
+
+        Spot: pairs whose base and quote totals both changed since last shown (a fill moves
+        both; a commission in a third asset adds a few needless reads, never a missed one).
+        USDⓈ-M: symbols whose position volume changed. Before the first snapshot nothing
+        has changed. At most MAX_ACTIVITY_SYMBOLS, so a deposit spree cannot cost a minute
+        of weight."""
+        baseline = self.accounts.has_snapshot
+        before = self.accounts.holdings()
+        await self.accounts.refresh()
+        await self.accounts.refresh_positions()
+        if not baseline:
+            return set()
+        after = self.accounts.holdings()
+        moved = {key for key in before.keys() | after.keys() if before.get(key, 0.0) != after.get(key, 0.0)}
+        if self.kind is MarketKind.USDM:
+            symbols = {key.split(":", 1)[0] for key in moved}
+        else:
+            symbols = {
+                c.symbol for c in self.contracts.contracts()
+                if (c.extra or {}).get("base") in moved and (c.extra or {}).get("quote") in moved
+            }
+        if len(symbols) > MAX_ACTIVITY_SYMBOLS:
+            self.log.warning("{} symbols may have fills from elsewhere; reading the trades of {} of them",
+                             len(symbols), MAX_ACTIVITY_SYMBOLS)
+            symbols = set(sorted(symbols)[:MAX_ACTIVITY_SYMBOLS])
+        return symbols
 
     def _reference_price(self, instrument: Instrument) -> float | None:
         """Last traded price from the tick stream, for the notional check of market orders."""

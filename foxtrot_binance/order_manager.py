@@ -28,7 +28,7 @@ import asyncio
 import copy
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -140,6 +140,8 @@ class OrderManager:
         self.hedge_mode: bool = False  # USDⓈ-M position mode, read at connect
         self.before_first_order: Callable[[Instrument], Any] | None = None  # per-symbol defaults (leverage ...)
         self.on_finished: Callable[[], None] | None = None  # an order reached a terminal state (loop)
+        # refreshes balances/positions and names the symbols whose holdings moved (loop)
+        self.symbols_with_activity: Callable[[], Awaitable[set[str]]] | None = None
 
     def start_session(self, exchange_now_ms: int) -> None:
         """Called at connect, on Binance's clock: fills stamped earlier belong to past sessions
@@ -752,6 +754,16 @@ class OrderManager:
             instrument = self.contracts.resolve(data.get("symbol") or "")
             if instrument is not None:
                 symbols.add(instrument.id)
+        if self.symbols_with_activity is not None:
+            # a fill of an order placed elsewhere (the web UI, another bot) on a symbol nothing
+            # here tracks: with the stream up it is reported; missed while it was down, only
+            # the balances or positions it moved point at its symbol
+            try:
+                symbols |= await self.symbols_with_activity()
+            except RequestThrottled as exc:
+                self._log.warning("balance check before trade reconciliation skipped: {}", exc)
+            except ccxt.BaseError as exc:
+                self._log.warning("balance check before trade reconciliation failed: {}", classify_error(exc).reason)
         for client_id in stale:
             await self.refresh_order(client_id)
         for symbol_id in sorted(symbols):

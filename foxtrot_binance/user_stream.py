@@ -143,8 +143,9 @@ class UserStream:
 
     async def _reconcile(self) -> None:
         await self.orders.reconcile()
-        await self.accounts.refresh()
-        await self.accounts.refresh_positions()
+        if self.orders.symbols_with_activity is None:  # otherwise reconcile refreshed them first
+            await self.accounts.refresh()
+            await self.accounts.refresh_positions()
 
     async def _watch_and_check(self, tasks: list[asyncio.Task[None]]) -> None:
         """Wait for a watcher to fail; meanwhile, with orders working, reconcile every

@@ -240,7 +240,6 @@ def test_closing_with_a_submission_in_flight_does_not_leave_the_order_unreported
 
 
 # -- USDⓈ-M: the default leverage before the first order ----------------------------------------
-@pytest.mark.xfail(strict=True, reason="default leverage is marked applied though the first order's set_leverage was never sent")
 def test_the_default_leverage_is_applied_even_when_the_first_order_met_a_ban(sim, clean_binance_env):
     h = connect_usdm(sim, leverage=9)
     try:
@@ -255,7 +254,6 @@ def test_the_default_leverage_is_applied_even_when_the_first_order_met_a_ban(sim
         h.adapter.close()
 
 
-@pytest.mark.xfail(strict=True, reason="a second order on a fresh symbol skips the default-leverage step the first is still awaiting")
 def test_a_second_order_waits_for_the_default_leverage_the_first_order_is_setting(sim, clean_binance_env):
     h = connect_usdm(sim, leverage=9)
     try:
@@ -292,7 +290,6 @@ def test_a_fill_of_another_sessions_order_on_a_traded_symbol_is_recovered_once_w
     assert h.orders("BINANCE.web-btc-1")[-1].status is Status.ALLTRADED
 
 
-@pytest.mark.xfail(strict=True, reason="reconciliation reads trades only of symbols with tracked/open orders")
 def test_a_fill_of_another_sessions_order_is_reported_whether_or_not_the_stream_was_up(spot):
     """With the stream up, a web-UI fill on any symbol reaches the host (user_events applies
     every execution). The same fill while the stream is deaf must not vanish."""
@@ -306,7 +303,24 @@ def test_a_fill_of_another_sessions_order_is_reported_whether_or_not_the_stream_
     assert h.trades("BINANCE.web-eth-1"), "the fill is lost for good: no later reconciliation reads ETHBTC"
 
 
-@pytest.mark.xfail(strict=True, reason="FillAudit drops a gap check while a read of the symbol is under way and never re-checks")
+def test_a_usdm_fill_of_another_sessions_order_missed_by_the_stream_is_found_by_its_position(usdm):
+    """USDⓈ-M: the position the outside fill moved names the symbol whose trades are read."""
+    import ccxt
+
+    from foxtrot_binance.endpoints import point_ccxt_at
+
+    outside = ccxt.binance({"apiKey": usdm.sim.api_key, "secret": usdm.sim.api_secret, "enableRateLimit": False})
+    point_ccxt_at(outside, usdm.sim.base_url)
+    usdm.sim.faults.stall_streams(600, "user")
+    outside.fapiPrivatePostOrder({"symbol": "ETHUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.1",
+                                  "newClientOrderId": "web-eth-usdm-1"})
+    reconcile(usdm)
+    trades = usdm.trades("BINANCE_USDM.web-eth-usdm-1")
+    assert trades and sum(t.volume for t in trades) == pytest.approx(0.1)
+    reconcile(usdm)  # and only once
+    assert len(usdm.trades("BINANCE_USDM.web-eth-usdm-1")) == len(trades)
+
+
 def test_a_fill_gap_found_while_an_earlier_recovery_is_still_running_is_recovered_too(usdm, monkeypatch):
     """USDⓈ-M REST answers market orders FILLED without trades; with the stream deaf the trades
     never come, and the fill audit reads them from REST. Order A's recovery has read its page
@@ -335,7 +349,6 @@ def test_a_fill_gap_found_while_an_earlier_recovery_is_still_running_is_recovere
     usdm.wait(lambda e: e.type == "eTrade." and e.data.vt_orderid == b, timeout=8)
 
 
-@pytest.mark.xfail(strict=True, reason="a failed fill-gap recovery is never tried again while no order is active")
 def test_a_fill_gap_whose_recovery_read_failed_is_recovered_later(usdm, monkeypatch):
     """The audit's REST read fails (every retry spent: REST briefly unavailable, simulated by a
     wrapper around the real gateway). No order is active, so no periodic reconciliation runs
