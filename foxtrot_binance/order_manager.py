@@ -57,6 +57,7 @@ UNKNOWN_OUTCOME_CHECKS = (0.2, 0.5, 1.0, 2.0, 4.0)
 """Delays (s) between the by-client-id queries that settle an unknown submission outcome."""
 ORDER_MAX_WAIT_S = 2.0
 """An order waits at most this long for request-weight budget; longer means REJECTED, unsent."""
+CLOSING_OFFSETS = frozenset({Offset.CLOSE, Offset.CLOSETODAY, Offset.CLOSEYESTERDAY})
 CLOSE_WAIT_S = 3.0
 """At close, how long submissions already on the wire may take to be answered."""
 MAX_REMEMBERED_TRADES = 200_000
@@ -307,7 +308,9 @@ class OrderManager:
             if self.before_first_order is not None:
                 with self._lock:
                     tracked = self._tracked.get(client_id)
-                if tracked is not None:
+                # a close opens nothing, so leverage and margin type cannot hurt it; and a
+                # setting Binance refuses (an existing cross position) must never trap a position
+                if tracked is not None and tracked.order.offset not in CLOSING_OFFSETS:
                     await self.before_first_order(tracked.instrument)
             result = await self.rest.call(
                 "create_order",

@@ -16,7 +16,7 @@ import pytest
 
 from foxtrot_binance.endpoints import point_ccxt_at
 from foxtrot_binance.simulator import BinanceSimulator
-from foxtrot_hooks import Direction, Status
+from foxtrot_hooks import Direction, Offset, Status
 
 from test_usdm_e2e import connect_usdm
 
@@ -91,5 +91,20 @@ def test_the_defaults_are_applied_once_per_symbol(sim: BinanceSimulator, clean_b
         h.filled(Direction.SHORT, 0.02)
         assert sum("Leverage on BTCUSDT set to 9x" in m for m in h.logs()) == 1
         assert sum("Margin type of BTCUSDT set to isolated" in m for m in h.logs()) == 1
+    finally:
+        h.adapter.close()
+
+
+def test_a_close_is_never_held_back_by_a_margin_type_binance_refuses(sim: BinanceSimulator, clean_binance_env):
+    """The defaults guard what an order opens; a close opens nothing. With a cross position
+    Binance refuses isolated (-4048): opening is refused unsent, closing still goes out."""
+    outside = outside_usdm(sim)
+    market(outside, "BUY", "0.01")
+    h = connect_usdm(sim, leverage=9, margin_type="isolated")
+    try:
+        opening = h.order(Direction.LONG, 0.01)
+        assert "could not be set" in h.wait_status(opening, Status.REJECTED).extra["reason"]
+        h.filled(Direction.SHORT, 0.01, offset=Offset.CLOSE)
+        h.position(Direction.NET, 0.0)
     finally:
         h.adapter.close()
