@@ -63,6 +63,10 @@ CREATE TABLE IF NOT EXISTS coverage (
 """
 
 
+BUSY_TIMEOUT_S = 10.0
+"""How long sqlite waits for a lock another process or adapter holds on the cache file."""
+
+
 class BarCacheError(RuntimeError):
     """The cache file cannot be used (unreadable, or written by a newer release)."""
 
@@ -112,7 +116,7 @@ class BarCache:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE), never implicit
-            self._db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None, check_same_thread=False)
+            self._db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
         except (OSError, sqlite3.Error) as exc:
             raise BarCacheError(f"cannot open the history cache {self.path}: {exc}") from exc
         try:

@@ -131,7 +131,10 @@ def test_connect_dialog_retry_merges_with_env_retry_fields(clean_binance_env, mo
 
 
 # -- history cache -------------------------------------------------------------------------
-def test_history_still_answers_while_another_process_holds_the_cache_write_lock(public):
+def test_history_still_answers_while_another_process_holds_the_cache_write_lock(public, monkeypatch):
+    import foxtrot_binance.bar_cache as bar_cache_module
+
+    monkeypatch.setattr(bar_cache_module, "BUSY_TIMEOUT_S", 0.5)  # sqlite's wait, shortened for the test
     h, cache_dir = public
     h.adapter.connect({"Base URL": h.sim.base_url, "history_cache_dir": str(cache_dir)})
     h.wait_log("Connected to Binance spot")
