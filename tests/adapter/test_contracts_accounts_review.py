@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
@@ -143,6 +144,20 @@ def test_market_orders_use_market_lot_size_and_limit_orders_lot_size(spot_contra
         spot_contracts.check_order(btc, 0.00008, None, market=True, reference_price=60000)
 
 
+@contextmanager
+def connected(sim: BinanceSimulator, adapter_class: type) -> Iterator[Harness]:
+    """A keyed adapter of ``adapter_class`` connected to ``sim`` with its user stream up; closed after."""
+    engine = RecordingEngine()
+    adapter = adapter_class(engine, "BINANCE" if adapter_class is BinanceSpotAdapter else "BINANCE_USDM")
+    h = Harness(sim, engine, adapter)
+    adapter.connect(connect_setting(sim))
+    try:
+        h.wait_log("User data stream connected")
+        yield h
+    finally:
+        adapter.close()
+
+
 # -- accounts ----------------------------------------------------------------------------------
 class _ManualRest:
     """REST calls that stay in flight until the test answers them, in any order."""
@@ -207,12 +222,8 @@ def spot_sim_small() -> Iterator[BinanceSimulator]:
 
 
 def test_spot_locked_is_frozen_and_an_asset_sold_to_zero_is_pushed_as_zero(spot_sim_small, clean_binance_env):
-    engine = RecordingEngine()
-    adapter = BinanceSpotAdapter(engine, "BINANCE")
-    h = Harness(spot_sim_small, engine, adapter)
-    adapter.connect(connect_setting(spot_sim_small))
-    try:
-        h.wait_log("User data stream connected")
+    with connected(spot_sim_small, BinanceSpotAdapter) as h:
+        engine = h.engine
         h.wait(lambda e: e.type == "eAccount." and e.data.accountid == "ETH" and e.data.balance == 1.0)
         resting = h.send(0.01, 1000.0, symbol="ETHUSDT")  # locks 10 USDT
         h.wait_status(resting, Status.NOTTRADED)
@@ -225,8 +236,6 @@ def test_spot_locked_is_frozen_and_an_asset_sold_to_zero_is_pushed_as_zero(spot_
         assert {k: Decimal(v) for k, v in spot_sim_small.balances("spot")["ETH"].items()} == {"free": 0, "locked": 0}
         usdt = [a for a in engine.of_type("eAccount.") if a.accountid == "USDT"][-1]
         assert usdt.balance > 100000
-    finally:
-        adapter.close()
 
 
 # -- USDⓈ-M end to end: closing a position with a computed volume ----------------------------------
@@ -237,12 +246,8 @@ def usdm_sim() -> Iterator[BinanceSimulator]:
 
 
 def test_closing_with_a_computed_volume_flattens_the_position(usdm_sim, clean_binance_env):
-    engine = RecordingEngine()
-    adapter = BinanceUsdmAdapter(engine, "BINANCE_USDM")
-    h = Harness(usdm_sim, engine, adapter)
-    adapter.connect(connect_setting(usdm_sim))
-    try:
-        h.wait_log("User data stream connected")
+    with connected(usdm_sim, BinanceUsdmAdapter) as h:
+        adapter = h.adapter
         opened = adapter.send_order(OrderRequest("BTCUSDT", USDM, Direction.LONG, OrderType.MARKET, 0.2, 0, Offset.OPEN))
         h.wait_status(opened, Status.ALLTRADED)
         h.wait(lambda e: e.type == "ePosition." and e.data.symbol == "BTCUSDT" and e.data.volume == pytest.approx(0.2))
@@ -254,8 +259,6 @@ def test_closing_with_a_computed_volume_flattens_the_position(usdm_sim, clean_bi
         sent = [o for o in usdm_sim.orders("usdm") if o.get("clientOrderId") == closing.split(".", 1)[1]]
         assert Decimal(sent[0]["origQty"]) == Decimal("0.2"), f"sent {sent[0]['origQty']}"
         assert not [p for p in usdm_sim.positions() if Decimal(str(p.get("positionAmt", "0"))) != 0]
-    finally:
-        adapter.close()
 
 
 # -- the weight gate -------------------------------------------------------------------------------
@@ -299,12 +302,8 @@ def test_a_header_without_a_429_never_pauses_and_the_count_restarts_each_window(
 # -- order-count limit (ORDERS, -1015) vs the IP weight gate ----------------------------------------
 def test_an_order_count_refusal_does_not_block_cancels(clean_binance_env):
     with BinanceSimulator(seed=7, tick_interval=None, order_limit=2) as sim:
-        engine = RecordingEngine()
-        adapter = BinanceSpotAdapter(engine, "BINANCE")
-        h = Harness(sim, engine, adapter)
-        adapter.connect(connect_setting(sim))
-        try:
-            h.wait_log("User data stream connected")
+        with connected(sim, BinanceSpotAdapter) as h:
+            adapter = h.adapter
             first = h.send(0.01, 1000.0)
             h.wait_status(first, Status.NOTTRADED)
             second = h.send(0.01, 1000.0)
@@ -320,19 +319,13 @@ def test_an_order_count_refusal_does_not_block_cancels(clean_binance_env):
             )
             assert outcome.type == "eOrder.", f"cancel refused locally: {outcome.data.msg}"
             assert sim.open_orders("spot", "BTCUSDT")[0]["clientOrderId"] == second.split(".", 1)[1]
-        finally:
-            adapter.close()
 
 
 def test_a_slow_position_query_does_not_resurrect_a_closed_position_e2e(usdm_sim, clean_binance_env, monkeypatch):
     import threading
 
-    engine = RecordingEngine()
-    adapter = BinanceUsdmAdapter(engine, "BINANCE_USDM")
-    h = Harness(usdm_sim, engine, adapter)
-    adapter.connect(connect_setting(usdm_sim))
-    try:
-        h.wait_log("User data stream connected")
+    with connected(usdm_sim, BinanceUsdmAdapter) as h:
+        engine, adapter = h.engine, h.adapter
         opened = adapter.send_order(OrderRequest("BTCUSDT", USDM, Direction.LONG, OrderType.MARKET, 0.01, 0, Offset.OPEN))
         h.wait_status(opened, Status.ALLTRADED)
         h.wait(lambda e: e.type == "ePosition." and e.data.symbol == "BTCUSDT" and e.data.volume == pytest.approx(0.01))
@@ -371,8 +364,6 @@ def test_a_slow_position_query_does_not_resurrect_a_closed_position_e2e(usdm_sim
         assert not [p for p in usdm_sim.positions() if Decimal(str(p.get("positionAmt", "0"))) != 0]  # flat at Binance
         latest = [p for p in engine.of_type("ePosition.") if p.symbol == "BTCUSDT"][-1]
         assert latest.volume == 0, f"host shows a closed position open: {latest.volume}"
-    finally:
-        adapter.close()
 
 
 def test_many_concurrent_callers_never_spend_more_than_the_budget_in_a_window(monkeypatch):
@@ -421,12 +412,8 @@ def test_a_rest_429_pauses_the_gate_so_the_next_call_never_earns_a_418(clean_bin
     from foxtrot_binance.rate_limit import RequestThrottled
 
     with BinanceSimulator(seed=7, tick_interval=None) as sim:
-        engine = RecordingEngine()
-        adapter = BinanceSpotAdapter(engine, "BINANCE")
-        h = Harness(sim, engine, adapter)
-        adapter.connect(connect_setting(sim))
-        try:
-            h.wait_log("User data stream connected")
+        with connected(sim, BinanceSpotAdapter) as h:
+            adapter = h.adapter
             client = adapter.client
             sim.faults.exhaust_weight()  # the IP's minute is spent: the next request gets a 429
             with pytest.raises(Exception, match="(?i)too much request weight"):
@@ -437,8 +424,6 @@ def test_a_rest_429_pauses_the_gate_so_the_next_call_never_earns_a_418(clean_bin
             with pytest.raises(RequestThrottled, match="rate limited by Binance"):
                 client.schedule(client.rest.call("fetch_balance", weight=20, max_wait=0.5)).result(timeout=10)
             assert sim.ctx.limits._buckets["spot"].banned_until == 0  # never knocked again: no 418
-        finally:
-            adapter.close()
 
 
 def test_a_late_older_margin_balance_does_not_undo_a_newer_one():
