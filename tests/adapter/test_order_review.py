@@ -78,6 +78,16 @@ def cancel(h: Harness, vt: str, exchange: Exchange = Exchange.BINANCE) -> None:
 
 
 # -- cancel of an order whose submission outcome is unknown ----------------------------------
+def cancel_once_outcome_unknown(h: Harness, engine: Any) -> None:
+    """The trader cancels the moment the adapter says the submission's outcome is unknown."""
+
+    def cancel_now(event: Event) -> None:
+        if event.type == "eLog" and "submission outcome unknown" in event.data.msg:
+            cancel(h, vt_in(event.data.msg))  # send_order may not have returned yet
+
+    engine.hooks.append(cancel_now)
+
+
 def test_a_cancel_deferred_during_an_unknown_outcome_is_sent_once_reconciliation_finds_the_order(spot, monkeypatch):
     h, engine = spot
     monkeypatch.setattr(order_manager_module, "UNKNOWN_OUTCOME_CHECKS", (0.02,) * 2)
@@ -128,11 +138,7 @@ def test_a_cancel_deferred_during_the_checks_is_sent_when_the_stream_brings_the_
     monkeypatch.setattr(rest, "call", call)
     h.sim.faults.fail_rest(1, "503")
 
-    def cancel_now(event: Event) -> None:
-        if event.type == "eLog" and "submission outcome unknown" in event.data.msg:
-            cancel(h, vt_in(event.data.msg))  # send_order may not have returned yet
-
-    engine.hooks.append(cancel_now)
+    cancel_once_outcome_unknown(h, engine)
     vt = h.send(0.01, price)
     h.wait_log("will be sent as soon as the submission is answered")
     h.wait_status(vt, Status.NOTTRADED)
@@ -149,11 +155,7 @@ def test_a_cancel_asked_before_a_provisional_reject_is_sent_when_the_order_surfa
     price = round(best_bid(h.sim) - 100, 2)
     h.sim.faults.fail_rest(1, "503")
 
-    def cancel_now(event: Event) -> None:
-        if event.type == "eLog" and "submission outcome unknown" in event.data.msg:
-            cancel(h, vt_in(event.data.msg))  # send_order may not have returned yet
-
-    engine.hooks.append(cancel_now)
+    cancel_once_outcome_unknown(h, engine)
     vt = h.send(0.01, price)
     h.wait_log("will be sent as soon as the submission is answered")
     h.wait_status(vt, Status.REJECTED)
