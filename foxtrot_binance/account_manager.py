@@ -75,7 +75,6 @@ class AccountManager:
         self._dirty = False
         self._margin_freshness = _Freshness()  # USDⓈ-M balances (spot ones carry updateTime)
         self._position_freshness = _Freshness()
-        self.has_snapshot = False  # a full REST snapshot of what this kind holds was applied
 
     # -- balances -----------------------------------------------------------------------
     async def refresh(self) -> None:
@@ -85,7 +84,6 @@ class AccountManager:
         if self.kind is MarketKind.SPOT:
             info = balance.get("info") if isinstance(balance.get("info"), dict) else {}
             self.apply_balance(balance, full=True, as_of=_int_or_none(info.get("updateTime")))
-            self.has_snapshot = True
         elif self._margin_freshness.outdated(ticket):
             self._log.debug("an older margin balance snapshot arrived after a newer one; dropped")
         else:
@@ -168,7 +166,6 @@ class AccountManager:
             self._log.debug("an older position snapshot arrived after a newer one; dropped")
             return
         self.apply_positions(positions)
-        self.has_snapshot = True
 
     def apply_positions(self, positions: list[dict[str, Any]]) -> None:
         """Emit what changed; positions that disappeared are pushed once with volume 0."""

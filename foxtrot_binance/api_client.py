@@ -68,6 +68,7 @@ class BinanceApiClient:
         self.market_data: MarketDataManager | None = None
         self._wanted: list[SubscribeRequest] = []  # subscriptions, kept from before connect
         self._bar_cache: BarCache | None = None
+        self._activity_baseline: dict[str, float] | None = None  # holdings at the last reconciliation
         self.ready = threading.Event()  # contracts loaded, REST usable
         self._tasks: set[asyncio.Task[Any]] = set()
         self._state_lock = threading.Lock()
@@ -532,18 +533,19 @@ class BinanceApiClient:
     async def _symbols_with_activity(self) -> set[str]:
         """Refresh balances (and positions) and name the symbols a fill could have moved them on.
 
-        Spot: pairs whose base and quote totals both changed since last shown (a fill moves
-        both; a commission in a third asset adds a few needless reads, never a missed one).
-        USDⓈ-M: symbols whose position volume changed. Before the first snapshot nothing
-        has changed. At most MAX_ACTIVITY_SYMBOLS, so a deposit spree cannot cost a minute
-        of weight."""
-        baseline = self.accounts.has_snapshot
-        before = self.accounts.holdings()
+        Compared with the snapshot the previous reconciliation took, not with what the adapter
+        last showed: the host's query_account, or the refresh after one of our orders ends,
+        would otherwise absorb the movement before anyone looked at it. Spot: pairs whose base
+        and quote totals both changed (a fill moves both; a commission in a third asset adds a
+        few needless reads, never a missed one). USDⓈ-M: symbols whose position volume
+        changed. At most MAX_ACTIVITY_SYMBOLS, so a deposit spree cannot cost a minute of
+        weight. The order manager keeps each named symbol until its trades were read."""
         await self.accounts.refresh()
         await self.accounts.refresh_positions()
-        if not baseline:
-            return set()
         after = self.accounts.holdings()
+        before, self._activity_baseline = self._activity_baseline, after
+        if before is None:  # the first snapshot of the session: nothing to compare with
+            return set()
         moved = {key for key in before.keys() | after.keys() if before.get(key, 0.0) != after.get(key, 0.0)}
         if self.kind is MarketKind.USDM:
             symbols = {key.split(":", 1)[0] for key in moved}

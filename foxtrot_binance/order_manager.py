@@ -143,6 +143,7 @@ class OrderManager:
         self.on_finished: Callable[[], None] | None = None  # an order reached a terminal state (loop)
         # refreshes balances/positions and names the symbols whose holdings moved (loop)
         self.symbols_with_activity: Callable[[], Awaitable[set[str]]] | None = None
+        self._activity_pending: set[str] = set()  # named by symbols_with_activity, trades not read yet
 
     def start_session(self, exchange_now_ms: int) -> None:
         """Called at connect, on Binance's clock: fills stamped earlier belong to past sessions
@@ -760,13 +761,15 @@ class OrderManager:
         if self.symbols_with_activity is not None:
             # a fill of an order placed elsewhere (the web UI, another bot) on a symbol nothing
             # here tracks: with the stream up it is reported; missed while it was down, only
-            # the balances or positions it moved point at its symbol
+            # the balances or positions it moved point at its symbol. Such a symbol stays
+            # pending until its trades were read, so a failed read is tried again next time.
             try:
-                symbols |= await self.symbols_with_activity()
+                self._activity_pending |= await self.symbols_with_activity()
             except RequestThrottled as exc:
                 self._log.warning("balance check before trade reconciliation skipped: {}", exc)
             except ccxt.BaseError as exc:
                 self._log.warning("balance check before trade reconciliation failed: {}", classify_error(exc).reason)
+            symbols |= self._activity_pending
         for client_id in stale:
             await self.refresh_order(client_id)
         for symbol_id in sorted(symbols):
@@ -775,6 +778,7 @@ class OrderManager:
                 continue
             try:
                 await self._reconcile_trades(instrument)
+                self._activity_pending.discard(symbol_id)
             except ccxt.BaseError as exc:
                 self._log.warning("trade reconciliation for {} failed: {}", symbol_id, classify_error(exc).reason)
         await self._backfill_open_orders(open_orders)

@@ -1,71 +1,27 @@
 """Review of the review fixes (99b7c48..): each test is a scenario over the real adapter and
 the embedded simulator. Tests marked xfail(strict) reproduce a bug that is still open.
 
-Reconciliation now finds fills of orders placed elsewhere on symbols nothing here tracks by
-comparing balances/positions before and after its own REST refresh. The movement is read
-from the adapter's last shown holdings, so anything else that refreshes them first (the
-host's query_account, the refresh after an order of ours ends) or a trade read that fails
-consumes the only signal pointing at that symbol: the fill is then never reported.
+Reconciliation finds fills of orders placed elsewhere on symbols nothing here tracks by
+comparing balances/positions with the snapshot of the previous reconciliation. It first
+compared them with the adapter's last shown holdings, so anything else that refreshed them
+first (the host's query_account, the refresh after an order of ours ends), or a trade read
+that failed, consumed the only signal pointing at that symbol: those tests now pass.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from foxtrot_binance.simulator import BinanceSimulator
 from foxtrot_hooks import CancelRequest, Direction, OrderType, Status
 
 from spot_support import Harness
-from test_order_safety_e2e import HookedEngine, client_id, connect, reconcile
-from test_usdm_e2e import USDM, UsdmHarness, connect_usdm, mark
-
-
-@pytest.fixture
-def sim() -> Iterator[BinanceSimulator]:
-    with BinanceSimulator(seed=7, tick_interval=None) as simulator:
-        yield simulator
-
-
-@pytest.fixture
-def spot(sim: BinanceSimulator, clean_binance_env) -> Iterator[tuple[Harness, HookedEngine]]:
-    harness, engine = connect(sim)
-    yield harness, engine
-    harness.adapter.close()
-
-
-@pytest.fixture
-def usdm(sim: BinanceSimulator, clean_binance_env) -> Iterator[UsdmHarness]:
-    harness = connect_usdm(sim)
-    yield harness
-    harness.adapter.close()
-
-
-def outside_spot(sim: BinanceSimulator) -> Any:
-    """Another client of the same account (the web UI, another bot), over ccxt."""
-    import ccxt
-
-    from foxtrot_binance.endpoints import point_ccxt_at
-
-    client = ccxt.binance({"apiKey": sim.api_key, "secret": sim.api_secret, "enableRateLimit": False,
-                           "options": {"fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False,
-                                       "fetchMargins": False}})
-    point_ccxt_at(client, sim.base_url)
-    client.load_markets()
-    return client
-
-
-def outside_usdm(sim: BinanceSimulator) -> Any:
-    import ccxt
-
-    from foxtrot_binance.endpoints import point_ccxt_at
-
-    client = ccxt.binance({"apiKey": sim.api_key, "secret": sim.api_secret, "enableRateLimit": False})
-    point_ccxt_at(client, sim.base_url)
-    return client
+from test_order_safety_e2e import client_id, reconcile
+from test_usdm_e2e import USDM, mark
+from test_order_review import outside_spot, sim, spot, usdm  # noqa: F401 - fixtures
+from test_symbol_defaults import outside_usdm
 
 
 def count(h: Harness, predicate: Callable[[Any], bool], event_type: str) -> int:
@@ -73,8 +29,6 @@ def count(h: Harness, predicate: Callable[[Any], bool], event_type: str) -> int:
 
 
 # -- fills of outside orders on untracked symbols ------------------------------------------------
-@pytest.mark.xfail(strict=True, reason="a balance refresh (query_account) between an outside fill and the reconcile "
-                   "absorbs the movement; reconcile never reads that symbol: the fill is lost")
 def test_spot_outside_fill_is_found_even_if_the_host_queried_the_account_meanwhile(spot):
     """While the user stream is deaf, a web-UI order on ETHBTC fills. The host asks for the
     account (a UI refresh, a periodic poll) before the stream comes back: ETH and BTC are now
@@ -90,8 +44,6 @@ def test_spot_outside_fill_is_found_even_if_the_host_queried_the_account_meanwhi
     assert h.trades("BINANCE.web-eth-q"), "the outside ETHBTC fill was never reported"
 
 
-@pytest.mark.xfail(strict=True, reason="a failed trades read of a symbol named only by balance movement is not "
-                   "retried: the next reconcile sees no movement and the fill is lost")
 def test_spot_outside_fill_survives_one_failed_trades_read(spot, monkeypatch):
     """The trades read of the symbol the balances pointed at fails once (a timeout after the
     gateway's retries; forced at the gateway seam). reconcile logs it and returns; the next
@@ -119,8 +71,6 @@ def test_spot_outside_fill_survives_one_failed_trades_read(spot, monkeypatch):
     assert h.trades("BINANCE.web-eth-f"), "the outside ETHBTC fill was never reported"
 
 
-@pytest.mark.xfail(strict=True, reason="the position refresh after one of our orders ends absorbs an outside "
-                   "fill's position change; reconcile never reads that symbol: the fill is lost")
 def test_usdm_outside_fill_is_found_after_our_own_cancel_refreshed_positions(usdm):
     """USDⓈ-M, stream deaf: a web-UI market order fills on ETHUSDT; the trader cancels a resting
     order of ours on BTCUSDT (REST answers CANCELLED, on_finished refreshes balances and
@@ -139,8 +89,9 @@ def test_usdm_outside_fill_is_found_after_our_own_cancel_refreshed_positions(usd
     assert usdm.trades("BINANCE_USDM.web-eth-c"), "the outside ETHUSDT fill was never reported"
 
 
-@pytest.mark.xfail(strict=True, reason="USDⓈ-M: an outside round trip (open then close) while the stream is deaf "
-                   "leaves the position unchanged, so its symbol is never read: both fills are lost")
+@pytest.mark.xfail(strict=True, reason="known limitation: an outside round trip (open then close) on a symbol nothing "
+                   "here tracks, while the stream is deaf, moves no position, so its symbol is not read; "
+                   "needs the income history (/fapi/v1/income), which the simulator does not serve yet")
 def test_usdm_outside_round_trip_missed_by_the_stream_is_found(usdm):
     """The heuristic only sees net position changes. Another bot opens and closes 0.1 ETHUSDT
     while the stream is deaf: realised PnL and commissions moved the margin balance, but the
