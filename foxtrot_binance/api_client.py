@@ -27,7 +27,7 @@ from foxtrot_binance.io_thread import IoThread
 from foxtrot_binance.logs import get_logger, register_secret
 from foxtrot_binance.market_data import MarketDataManager
 from foxtrot_binance.market_kind import MarketKind
-from foxtrot_binance.order_manager import OrderManager
+from foxtrot_binance.order_manager import ORDER_MAX_WAIT_S, OrderManager
 from foxtrot_binance.rate_limit import DEFAULT_WEIGHT_LIMITS, RequestThrottled, WeightGate
 from foxtrot_binance.rest_gateway import RestGateway
 from foxtrot_binance.settings import BinanceSettings
@@ -458,7 +458,9 @@ class BinanceApiClient:
     async def _apply_symbol_defaults(self, instrument: Instrument, settings: BinanceSettings) -> None:
         """Margin type, then leverage (isolated leverage is per margin type). Raises
         ``SymbolSetupFailed`` when Binance refuses or cannot be reached, and lets the weight
-        gate's ``RequestThrottled`` through: in both cases the order is rejected unsent."""
+        gate's ``RequestThrottled`` through: in both cases the order is rejected unsent. The
+        calls wait for weight no longer than the order itself may (ORDER_MAX_WAIT_S): an order
+        held a minute behind its setup would go out at a price nobody still wants."""
         import ccxt
 
         assert self.rest is not None
@@ -466,7 +468,9 @@ class BinanceApiClient:
         if settings.margin_type is not None:
             wanted = settings.margin_type
             try:
-                await self.rest.call("set_margin_mode", wanted, instrument.ccxt_symbol, weight=1)
+                await self.rest.call(
+                    "set_margin_mode", wanted, instrument.ccxt_symbol, weight=1, max_wait=ORDER_MAX_WAIT_S
+                )
             except ccxt.MarginModeAlreadySet:
                 pass
             except ccxt.BaseError as exc:
@@ -479,7 +483,9 @@ class BinanceApiClient:
         if settings.leverage is not None:
             leverage = settings.leverage
             try:
-                result = await self.rest.call("set_leverage", leverage, instrument.ccxt_symbol, weight=1)
+                result = await self.rest.call(
+                    "set_leverage", leverage, instrument.ccxt_symbol, weight=1, max_wait=ORDER_MAX_WAIT_S
+                )
             except ccxt.BaseError as exc:
                 reason = f"leverage {leverage}x on {instrument.id} could not be set ({classify_error(exc).reason})"
                 self.adapter.write_log(f"Leverage {leverage}x on {instrument.id} refused: {classify_error(exc).reason}")

@@ -108,3 +108,23 @@ def test_a_close_is_never_held_back_by_a_margin_type_binance_refuses(sim: Binanc
         h.position(Direction.NET, 0.0)
     finally:
         h.adapter.close()
+
+
+def test_an_order_whose_setup_would_wait_for_weight_is_rejected_unsent_not_sent_late(
+    sim: BinanceSimulator, clean_binance_env
+):
+    """Binance answered 429: the weight gate pauses for the rest of the minute. An order may
+    wait 2 s for budget, never longer; its symbol setup must not make it wait a minute and then
+    go out at a price the trader no longer wants."""
+    h = connect_usdm(sim, leverage=9)
+    try:
+        sim.faults.exhaust_weight()
+        client = h.adapter.client
+        with pytest.raises(Exception, match="(?i)too much request weight"):  # 429: the gate now holds
+            client.schedule(client.accounts.refresh()).result(timeout=10)
+        vt = h.order(Direction.LONG, 0.01)
+        reason = h.wait_status(vt, Status.REJECTED, timeout=10).extra["reason"]
+        assert "not sent" in reason
+        assert not h.sim_usdm_order(vt)
+    finally:
+        h.adapter.close()
