@@ -493,6 +493,9 @@ class OrderManager:
         except ccxt.BaseError as exc:
             self._log.warning("order {}: refresh failed: {}", client_id, classify_error(exc).reason)
             return
+        except RequestThrottled as exc:  # a paused gate: the next reconciliation asks again
+            self._log.warning("order {}: refresh not sent: {}", client_id, exc)
+            return
         self.apply_order(found, fallback_client_id=client_id)
         await self._cancel_if_requested(client_id)
 
@@ -621,7 +624,7 @@ class OrderManager:
 
             try:
                 found = await self.rest.call("fetch_order", actual_id, tracked.instrument.ccxt_symbol, weight=1)
-            except ccxt.BaseError as exc:
+            except (ccxt.BaseError, RequestThrottled) as exc:  # the stream or the next reconciliation tells
                 self._log.warning("order {}: triggered order {} unreadable: {}", client_id, actual_id, exc)
                 return
             self.apply_order(found, fallback_client_id=client_id)

@@ -530,3 +530,24 @@ def test_a_hedge_mode_stop_close_names_the_position_it_closes_and_sends_no_reduc
     usdm.sim.set_price("BTCUSDT", round(price - 1500, 1), kind="usdm")
     usdm.wait_status(stop, Status.ALLTRADED)
     usdm.position(Direction.LONG, 0)
+
+
+def test_a_refresh_refused_by_the_paused_gate_is_logged_and_the_reconciliation_goes_on(spot, monkeypatch):
+    """A refused status query (the gate holds during a 429 pause) must not abort the rest of
+    a reconciliation: the next one asks again."""
+    from foxtrot_binance.rate_limit import RequestThrottled
+
+    h, _ = spot
+    vt = h.send(0.01, round(best_bid(h.sim) - 100, 2))
+    h.wait_status(vt, Status.NOTTRADED)
+    orders = h.adapter.client.orders
+    real_call = orders.rest.call
+
+    async def refusing(method: str, *args: Any, **kwargs: Any) -> Any:
+        if method == "fetch_order":
+            raise RequestThrottled("rate limited by Binance (429)", 4_102_444_800_000)
+        return await real_call(method, *args, **kwargs)
+
+    monkeypatch.setattr(orders.rest, "call", refusing)
+    h.adapter.client.schedule(orders.refresh_order(client_id(vt))).result(10)  # returns, does not raise
+    assert h.orders(vt)[-1].status is Status.NOTTRADED
