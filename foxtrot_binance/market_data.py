@@ -12,6 +12,10 @@ Three choices a trader would otherwise trip over:
 * bookTicker and depth share Binance's order-book update id, so an update older than the
   one already shown cannot move level 1 back (a 100 ms depth snapshot would otherwise
   overwrite a fresher bookTicker and make the best price flicker);
+* levels 2-5 come from the last depth snapshot, and only its levels strictly behind the
+  current best price are shown there: when a real-time bookTicker moves level 1 past them,
+  a stale level 2 above the best bid (a book that is not monotonic) would mislead anything
+  that reads the depth, so the side shows fewer levels until the next snapshot;
 * ``datetime`` is the exchange event time where the payload has one (spot bookTicker and
   spot depth have none: receive time), never earlier than the symbol's previous tick, so bar
   builders see a monotonic clock. ``localtime`` is the receive time. Both are UTC-aware.
@@ -61,7 +65,7 @@ def streams_for(kind: str, symbol: str) -> list[str]:
 class _SymbolState:
     """The latest known value of every TickData field of one symbol, as a plain dict."""
 
-    __slots__ = ("book_id", "extra", "fields", "last_time", "ticker")
+    __slots__ = ("asks", "bids", "book_id", "extra", "fields", "last_time", "ticker")
 
     def __init__(self, adapter_name: str, symbol: str, exchange: Exchange) -> None:
         template = TickData(adapter_name=adapter_name, symbol=symbol, exchange=exchange, datetime=_EPOCH, name=symbol)
@@ -69,6 +73,8 @@ class _SymbolState:
         self.fields: dict[str, Any] = dict(template.__dict__)
         self.extra: dict[str, Any] | None = None
         self.book_id = -1
+        self.bids: list[Any] = []  # the last depth snapshot's levels, (price, qty) best first
+        self.asks: list[Any] = []
         self.last_time = _EPOCH
         """``datetime`` of the symbol's last tick: the next one is never earlier."""
         self.ticker: Ticker24h | None = None
@@ -185,23 +191,48 @@ def _apply_book_ticker(state: _SymbolState, m: BookTicker) -> float | None:
         return None
     state.book_id = m.update_id
     f = state.fields
-    f["bid_price_1"] = m.bid_price
+    bid, ask = m.bid_price, m.ask_price
+    # only a best price that reached level 2 (a level consumed or pulled) invalidates levels
+    # 2-5; the common updates (quantity only, or a better price) cost one comparison a side
+    if f["bid_price_2"] >= bid:
+        _levels_behind(f, state.bids, bid, _BID_P, _BID_V, True)
+    if 0.0 < f["ask_price_2"] <= ask:
+        _levels_behind(f, state.asks, ask, _ASK_P, _ASK_V, False)
+    f["bid_price_1"] = bid
     f["bid_volume_1"] = m.bid_qty
-    f["ask_price_1"] = m.ask_price
+    f["ask_price_1"] = ask
     f["ask_volume_1"] = m.ask_qty
     return m.event_time
 
 
+def _levels_behind(
+    f: dict[str, Any], levels: list[Any], best: float, prices: tuple[str, ...], volumes: tuple[str, ...], bids: bool
+) -> None:
+    """Levels 2-5: the snapshot's levels strictly behind ``best`` (lower bids, higher asks)."""
+    i = 1
+    for price, qty in levels:
+        if (price < best) if bids else (price > best):
+            f[prices[i]] = price
+            f[volumes[i]] = qty
+            i += 1
+            if i == 5:
+                return
+    while i < 5:
+        f[prices[i]] = f[volumes[i]] = 0.0
+        i += 1
+
+
 def _apply_levels(state: _SymbolState, update_id: int, bids: list[Any], asks: list[Any]) -> None:
-    first = 0
-    if update_id >= state.book_id:
-        state.book_id = update_id
-    else:
-        first = 1  # level 1 already shows a fresher book
+    state.bids, state.asks = bids, asks
     f = state.fields
+    if update_id < state.book_id:  # level 1 already shows a fresher book: fill in behind it
+        _levels_behind(f, bids, f["bid_price_1"], _BID_P, _BID_V, True)
+        _levels_behind(f, asks, f["ask_price_1"], _ASK_P, _ASK_V, False)
+        return
+    state.book_id = update_id
     for side, prices, volumes in ((bids, _BID_P, _BID_V), (asks, _ASK_P, _ASK_V)):
         n = len(side)
-        for i in range(first, 5):
+        for i in range(5):
             if i < n:
                 f[prices[i]], f[volumes[i]] = side[i]
             else:

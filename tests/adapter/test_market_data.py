@@ -19,7 +19,7 @@ from foxtrot_hooks import Exchange, TickData
 
 from foxtrot_binance.market_data import MarketDataManager, streams_for
 from foxtrot_binance.stream_client import MarketStreamClient, StreamClientConfig, StreamEvent
-from foxtrot_binance.stream_messages import BookTicker, MarkPrice, PartialDepth, Ticker24h
+from foxtrot_binance.stream_messages import BookTicker, DepthUpdate, MarkPrice, PartialDepth, Ticker24h
 
 UTC = timezone.utc
 CFG = StreamClientConfig(messages_per_second=200, reconnect_delay=0.02, max_reconnect_delay=0.1, close_timeout=0.5)
@@ -153,12 +153,13 @@ def test_usdm_merges_mark_price_and_futures_depth_form(server: FakeStreamServer)
         await server.push("btcusdt@bookTicker", USDM_BOOK)
         await ticks.until(lambda: len(ticks.ticks) == 2)
         assert ms(ticks.ticks[1].datetime) == E1 + 5
-        # depth with an older update id than the bookTicker: levels 2-5 only
+        # depth with an older update id than the bookTicker: its levels behind the fresher best
         await server.push("btcusdt@depth5@100ms", USDM_DEPTH5)
         await ticks.until(lambda: len(ticks.ticks) == 3)
         t = ticks.ticks[2]
         assert (t.bid_price_1, t.ask_price_1) == (60000.0, 60000.2)
-        assert (t.bid_price_2, t.bid_volume_2, t.ask_price_2, t.ask_volume_2) == (59999.8, 0.6, 0.0, 0.0)
+        assert (t.bid_price_2, t.bid_volume_2, t.bid_price_3, t.bid_price_4) == (59999.9, 0.5, 59999.8, 0.0)
+        assert (t.ask_price_2, t.ask_volume_2, t.ask_price_3) == (60000.3, 0.7, 0.0)
         await server.push("btcusdt@markPrice@1s", MARK)
         await ticks.until(lambda: len(ticks.ticks) == 4)
         t = ticks.ticks[3]
@@ -428,3 +429,44 @@ def test_a_24h_ticker_seen_again_or_older_is_no_tick() -> None:
     m.on_message("bookTicker", "BTCUSDT", _decode(BookTicker, {**USDM_BOOK, "E": E1 + 5}))
     assert ticks[-1].datetime == datetime.fromtimestamp((E1 + 2000) / 1000, UTC)
     assert ticks[-1].last_price == 60000.3 and ticks[-1].bid_price_1 == 60000.0
+
+
+def _levels(tick: TickData, side: str) -> list[tuple[float, float]]:
+    return [(getattr(tick, f"{side}_price_{i}"), getattr(tick, f"{side}_volume_{i}")) for i in range(1, 6)]
+
+
+def test_depth_levels_stay_behind_a_best_price_that_moved_past_them() -> None:
+    """bookTicker is real time, depth5 a 100 ms snapshot: when the best price moves past the
+    snapshot's levels, those levels must not show in front of it (a bid book going up)."""
+    ticks: list[TickData] = []
+    m = _offline("usdm", ticks)
+    m.subscribe("BTCUSDT")
+    m.on_message("ticker", "BTCUSDT", _decode(Ticker24h, USDM_TICKER))
+    depth = {**USDM_DEPTH5, "u": 899, "b": [["100.5", "1"], ["100.4", "2"], ["100.3", "3"], ["100.2", "4"], ["100.1", "5"]],
+             "a": [["100.6", "1"], ["100.7", "2"], ["100.8", "3"], ["100.9", "4"], ["101.0", "5"]]}
+    m.on_message("depth5", "BTCUSDT", _decode(DepthUpdate, depth))
+    assert _levels(ticks[-1], "bid")[:2] == [(100.5, 1.0), (100.4, 2.0)]
+    # the market falls: best bid 100.35 and best ask 100.45 are fresher than the snapshot
+    m.on_message("bookTicker", "BTCUSDT", _decode(BookTicker, {**USDM_BOOK, "u": 900, "b": "100.35", "B": "9",
+                                                                 "a": "100.45", "A": "8"}))
+    bids, asks = _levels(ticks[-1], "bid"), _levels(ticks[-1], "ask")
+    assert bids == [(100.35, 9.0), (100.3, 3.0), (100.2, 4.0), (100.1, 5.0), (0.0, 0.0)]
+    assert asks == [(100.45, 8.0), (100.7, 2.0), (100.8, 3.0), (100.9, 4.0), (101.0, 5.0)]  # a better ask: kept
+    # it rises: the bids shown stay valid behind a better best bid; the asks it reached go
+    m.on_message("bookTicker", "BTCUSDT", _decode(BookTicker, {**USDM_BOOK, "u": 901, "b": "100.55", "B": "7",
+                                                                 "a": "100.65", "A": "6"}))
+    bids, asks = _levels(ticks[-1], "bid"), _levels(ticks[-1], "ask")
+    assert bids == [(100.55, 7.0), (100.3, 3.0), (100.2, 4.0), (100.1, 5.0), (0.0, 0.0)]
+    assert asks == [(100.65, 6.0), (100.7, 2.0), (100.8, 3.0), (100.9, 4.0), (101.0, 5.0)]
+    # the next snapshot (newer than the book) shows the whole book again
+    m.on_message("depth5", "BTCUSDT", _decode(DepthUpdate, {**depth, "u": 903}))
+    assert _levels(ticks[-1], "bid")[1] == (100.4, 2.0)
+    bids = _levels(ticks[-1], "bid")
+    # a quantity-only update keeps the levels; an older snapshot fills in behind the best
+    m.on_message("bookTicker", "BTCUSDT", _decode(BookTicker, {**USDM_BOOK, "u": 904, "b": "100.5", "B": "3",
+                                                                 "a": "100.6", "A": "6"}))
+    assert _levels(ticks[-1], "bid")[1:] == bids[1:] and ticks[-1].bid_volume_1 == 3.0
+    for tick in ticks:  # never a crossed or non-monotonic book
+        b = [p for p, _ in _levels(tick, "bid") if p]
+        a = [p for p, _ in _levels(tick, "ask") if p]
+        assert b == sorted(b, reverse=True) and a == sorted(a) and len(set(b)) == len(b)

@@ -41,8 +41,13 @@ def test_subscribed_before_connect_ticks_carry_prices_depth_and_utc_times(tickin
     tick = ticks[-1]
     assert tick.vt_symbol == "BTCUSDT.BINANCE" and tick.adapter_name == "BINANCE"
     assert tick.last_price > 0 and tick.volume > 0 and tick.turnover > 0 and tick.high_price >= tick.low_price > 0
-    assert 0 < tick.bid_price_5 < tick.bid_price_1 < tick.ask_price_1 < tick.ask_price_5
-    assert all(getattr(tick, f"bid_volume_{i}") > 0 and getattr(tick, f"ask_volume_{i}") > 0 for i in range(1, 6))
+    assert 0 < tick.bid_price_1 < tick.ask_price_1
+    for t in ticks:  # levels 2-5 stay behind level 1 (fewer of them until the next depth snapshot)
+        bids = [getattr(t, f"bid_price_{i}") for i in range(1, 6) if getattr(t, f"bid_volume_{i}") > 0]
+        asks = [getattr(t, f"ask_price_{i}") for i in range(1, 6) if getattr(t, f"ask_volume_{i}") > 0]
+        assert bids == sorted(set(bids), reverse=True) and asks == sorted(set(asks)) and bids[0] < asks[0]
+    full = [t for t in ticks if all(getattr(t, f"{side}_volume_{i}") > 0 for side in ("bid", "ask") for i in range(1, 6))]
+    assert full  # depth snapshots show all five levels of both sides
     assert tick.datetime.tzinfo is not None and tick.localtime.tzinfo is not None
     assert abs((tick.localtime - datetime.now(timezone.utc)).total_seconds()) < 10
     general = [e for e in ticking.engine.events if e.type == "eTick."]
