@@ -28,7 +28,7 @@ from foxtrot_binance.logs import get_logger, register_secret
 from foxtrot_binance.market_data import MarketDataManager
 from foxtrot_binance.market_kind import MarketKind
 from foxtrot_binance.order_manager import ORDER_MAX_WAIT_S, OrderManager
-from foxtrot_binance.rate_limit import DEFAULT_WEIGHT_LIMITS, RequestThrottled, WeightGate
+from foxtrot_binance.rate_limit import DEFAULT_WEIGHT_LIMITS, RequestNotSent, WeightGate
 from foxtrot_binance.rest_gateway import RestGateway
 from foxtrot_binance.settings import BinanceSettings
 from foxtrot_binance.stream_client import MarketStreamClient, OnMessage, StreamEvent
@@ -588,15 +588,9 @@ async def _within(coro: Coroutine[Any, Any, Any], timeout: float) -> Any:
         return await coro
 
 
-class SymbolSetupFailed(RequestThrottled):
-    """The configured default leverage or margin type could not be applied to a symbol.
-
-    A ``RequestThrottled`` because that is what the order manager treats as "rejected, nothing
-    sent": an order that went out anyway would open at a leverage the trader did not choose."""
-
-    def __init__(self, reason: str) -> None:
-        self.until_ms = 0
-        Exception.__init__(self, reason)
+class SymbolSetupFailed(RequestNotSent):
+    """The configured default leverage or margin type could not be applied to a symbol: the
+    order is rejected unsent, since it would open at a leverage the trader did not choose."""
 
 
 def _is_ccxt(exc: BaseException) -> bool:

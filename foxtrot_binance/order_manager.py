@@ -51,7 +51,7 @@ from foxtrot_binance.contract_manager import ContractManager, Instrument, Invali
 from foxtrot_binance.fill_audit import FillAudit
 from foxtrot_binance.market_kind import MarketKind
 from foxtrot_binance.order_ids import ClientOrderIdFactory
-from foxtrot_binance.rate_limit import RequestThrottled
+from foxtrot_binance.rate_limit import RequestNotSent, RequestThrottled
 
 UNKNOWN_OUTCOME_CHECKS = (0.2, 0.5, 1.0, 2.0, 4.0)
 """Delays (s) between the by-client-id queries that settle an unknown submission outcome."""
@@ -325,7 +325,7 @@ class OrderManager:
                 idempotent=False,
                 max_wait=ORDER_MAX_WAIT_S,
             )
-        except RequestThrottled as exc:
+        except RequestNotSent as exc:  # the gate refused, or the symbol's setup failed
             self._finish_rejected(client_id, f"not sent: {exc}")
             return
         except asyncio.CancelledError:

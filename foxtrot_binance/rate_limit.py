@@ -42,7 +42,11 @@ hook runs inside the task that was admitted, so ``observe`` learns which window 
 it is reading the answer of was sent in."""
 
 
-class RequestThrottled(Exception):
+class RequestNotSent(Exception):
+    """A request refused before it left: nothing reached Binance, so an order is safely REJECTED."""
+
+
+class RequestThrottled(RequestNotSent):
     """A request was not sent because the weight budget or a Binance ban does not allow it."""
 
     def __init__(self, reason: str, until_ms: int) -> None:
