@@ -41,6 +41,8 @@ if TYPE_CHECKING:
 
 MAX_CONNECT_DELAY_S = 60.0
 MAX_ACTIVITY_SYMBOLS = 20
+MAX_INCOME_PAGES = 5
+"""Pages of 1,000 income entries one check reads at most (weight 30 each)."""
 """Symbols whose trades one reconciliation reads because balances moved without a reported fill."""
 
 
@@ -69,6 +71,7 @@ class BinanceApiClient:
         self._wanted: list[SubscribeRequest] = []  # subscriptions, kept from before connect
         self._bar_cache: BarCache | None = None
         self._activity_baseline: dict[str, float] | None = None  # holdings at the last reconciliation
+        self._income_since_ms = 0  # USDⓈ-M: income history read up to here (exchange clock)
         self.ready = threading.Event()  # contracts loaded, REST usable
         self._tasks: set[asyncio.Task[Any]] = set()
         self._state_lock = threading.Lock()
@@ -546,15 +549,17 @@ class BinanceApiClient:
         few needless reads, never a missed one). USDⓈ-M: symbols whose position volume
         changed. At most MAX_ACTIVITY_SYMBOLS, so a deposit spree cannot cost a minute of
         weight. The order manager keeps each named symbol until its trades were read."""
+        checked_ms = self._now_ms()
         await self.accounts.refresh()
         await self.accounts.refresh_positions()
         after = self.accounts.holdings()
         before, self._activity_baseline = self._activity_baseline, after
         if before is None:  # the first snapshot of the session: nothing to compare with
+            self._income_since_ms = checked_ms
             return set()
         moved = {key for key in before.keys() | after.keys() if before.get(key, 0.0) != after.get(key, 0.0)}
         if self.kind is MarketKind.USDM:
-            symbols = {key.split(":", 1)[0] for key in moved}
+            symbols = {key.split(":", 1)[0] for key in moved} | await self._symbols_with_income(checked_ms)
         else:
             symbols = {
                 c.symbol for c in self.contracts.contracts()
@@ -564,6 +569,29 @@ class BinanceApiClient:
             self.log.warning("{} symbols may have fills from elsewhere; reading the trades of {} of them",
                              len(symbols), MAX_ACTIVITY_SYMBOLS)
             symbols = set(sorted(symbols)[:MAX_ACTIVITY_SYMBOLS])
+        return symbols
+
+    async def _symbols_with_income(self, now_ms: int) -> set[str]:
+        """USDⓈ-M symbols with a commission or realised PnL since the last check: every fill
+        pays a commission, so this also names a round trip elsewhere that left the position
+        as it was. A failed read is logged and asked again from the same time next check."""
+        import ccxt
+
+        symbols: set[str] = set()
+        start = self._income_since_ms
+        try:
+            for _ in range(MAX_INCOME_PAGES):
+                assert self.rest is not None
+                rows = await self.rest.call("fapiPrivateGetIncome", {"startTime": start, "limit": 1000}, weight=30)
+                symbols.update(r["symbol"] for r in rows
+                               if r.get("symbol") and r.get("incomeType") in ("COMMISSION", "REALIZED_PNL"))
+                if len(rows) < 1000:
+                    break
+                start = int(rows[-1]["time"])  # the next page from the last entry's time on
+        except (ccxt.BaseError, RequestNotSent) as exc:
+            self.log.warning("income history unreadable; fills elsewhere are looked for again next time: {}", exc)
+            return symbols
+        self._income_since_ms = now_ms
         return symbols
 
     def _reference_price(self, instrument: Instrument) -> float | None:

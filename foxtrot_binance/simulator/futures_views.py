@@ -59,6 +59,18 @@ def trade_view(t: FuturesTrade) -> dict[str, Any]:
             "side": t.order.side, "positionSide": t.order.position_side, "symbol": inst.symbol, "time": t.time}
 
 
+def income_rows(t: FuturesTrade) -> list[dict[str, Any]]:
+    """/fapi/v1/income entries one fill makes: its commission, and its realised PnL if any."""
+    inst = t.order.inst
+    rows = []
+    for kind, amount, offset in (("REALIZED_PNL", t.realized, 1), ("COMMISSION", -t.commission, 2)):
+        if amount:
+            rows.append({"symbol": inst.symbol, "incomeType": kind, "income": fmt(amount, 8),
+                         "asset": inst.margin_asset, "info": "", "time": t.time,
+                         "tranId": t.trade_id * 10 + offset, "tradeId": str(t.trade_id)})
+    return rows
+
+
 def _pos_numbers(engine: FuturesEngine, account: Account, pos: Position) -> dict[str, Decimal]:
     m = engine._markets[pos.symbol]
     mark = m.mark_price

@@ -91,6 +91,8 @@ def weight_of(method: str, path: str, params: Mapping[str, str]) -> int:
             return 1 if sym else 40
         if ep in ("allOrders", "userTrades", "account", "balance", "positionRisk"):
             return 5
+        if ep == "income":
+            return 30
         if ep == "positionSide/dual" and method == "GET":
             return 30
         if ep in ("order", "algoOrder") and method == "POST":

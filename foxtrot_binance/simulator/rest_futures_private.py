@@ -125,6 +125,18 @@ def add_futures_private_routes(app: web.Application, ctx: SimContext) -> None:
             raise BinanceError(400, -4166, "The time between startTime and endTime cannot be longer than 7 days.")
         return [fv.trade_view(t) for t in select_trades(eng.trades(call.acct, inst.symbol), call.params)]
 
+    def income(call: Call) -> Any:
+        """Income history from the account's fills (commission, realised PnL), oldest first;
+        the simulator keeps no funding or transfer entries here."""
+        start, end = call.params.int("startTime"), call.params.int("endTime")
+        wanted, symbol = call.params.get("incomeType"), call.params.get("symbol")
+        limit = max(1, min(call.params.int("limit") or 100, 1000))
+        if start is None and end is None:
+            start = eng._clock() - 7 * 86_400_000
+        rows = [row for t in eng.trades(call.acct, symbol) for row in fv.income_rows(t)
+                if (start is None or t.time >= start) and (end is None or t.time <= end)]
+        return [row for row in rows if wanted is None or row["incomeType"] == wanted][:limit]
+
     def new_algo(call: Call) -> Any:
         call.headers.update(limits.count_order("usdm", call.acct.api_key))
         algo = eng.new_algo(call.acct, call.params)
@@ -214,6 +226,7 @@ def add_futures_private_routes(app: web.Application, ctx: SimContext) -> None:
     r.add_delete(v1 + "allOpenOrders", s(cancel_all))
     r.add_get(v1 + "allOrders", s(all_orders))
     r.add_get(v1 + "userTrades", s(user_trades))
+    r.add_get(v1 + "income", s(income))
     r.add_post(v1 + "algoOrder", s(new_algo))
     r.add_get(v1 + "algoOrder", s(get_algo))
     r.add_delete(v1 + "algoOrder", s(cancel_algo))

@@ -89,9 +89,6 @@ def test_usdm_outside_fill_is_found_after_our_own_cancel_refreshed_positions(usd
     assert usdm.trades("BINANCE_USDM.web-eth-c"), "the outside ETHUSDT fill was never reported"
 
 
-@pytest.mark.xfail(strict=True, reason="known limitation: an outside round trip (open then close) on a symbol nothing "
-                   "here tracks, while the stream is deaf, moves no position, so its symbol is not read; "
-                   "needs the income history (/fapi/v1/income), which the simulator does not serve yet")
 def test_usdm_outside_round_trip_missed_by_the_stream_is_found(usdm):
     """The heuristic only sees net position changes. Another bot opens and closes 0.1 ETHUSDT
     while the stream is deaf: realised PnL and commissions moved the margin balance, but the

@@ -155,3 +155,18 @@ def test_edit_order_and_batches(swap) -> None:
     assert canceled[0]["status"] == "canceled"
     canceled = swap.cancel_orders([], SYM, {"clientOrderIds": ["batch-3"]})
     assert canceled[0]["clientOrderId"] == "batch-3" and swap.fetch_open_orders(SYM) == []
+
+
+def test_income_history_names_each_fills_commission_and_realised_pnl(swap) -> None:
+    start = swap.milliseconds()
+    buy = swap.create_order(SYM, "market", "buy", 0.02)
+    sell = swap.create_order(SYM, "market", "sell", 0.02, None, {"reduceOnly": True})
+    rows = swap.fapiPrivateGetIncome({"startTime": start})
+    commissions = [r for r in rows if r["incomeType"] == "COMMISSION"]
+    realised = [r for r in rows if r["incomeType"] == "REALIZED_PNL"]
+    assert {r["symbol"] for r in rows} == {"BTCUSDT"} and len(commissions) >= 2
+    assert all(float(r["income"]) < 0 and r["asset"] == "USDT" for r in commissions)
+    assert sum(float(r["income"]) for r in realised) == pytest.approx((sell["average"] - buy["average"]) * 0.02)
+    assert [int(r["time"]) for r in rows] == sorted(int(r["time"]) for r in rows)
+    assert swap.fapiPrivateGetIncome({"startTime": start, "incomeType": "REALIZED_PNL"}) == realised
+    assert swap.fapiPrivateGetIncome({"startTime": swap.milliseconds() + 60_000}) == []
