@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from foxtrot_binance import BinanceSpotAdapter
@@ -65,3 +66,17 @@ class Harness:
 
 def connect_setting(sim: Any, **extra: Any) -> dict[str, Any]:
     return {"API Key": sim.api_key, "Secret": sim.api_secret, "Base URL": sim.base_url, **extra}
+
+
+@contextmanager
+def connected(sim: Any, adapter_class: type = BinanceSpotAdapter, timeout: float = WAIT) -> Iterator[Harness]:
+    """A keyed adapter of ``adapter_class`` connected to ``sim`` with its user stream up; closed after."""
+    engine = RecordingEngine()
+    adapter = adapter_class(engine, adapter_class.default_name)
+    h = Harness(sim, engine, adapter)
+    adapter.connect(connect_setting(sim))
+    try:
+        h.wait_log("User data stream connected", timeout=timeout)
+        yield h
+    finally:
+        adapter.close()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
@@ -31,10 +30,9 @@ from foxtrot_hooks import (
     PositionData,
     Status,
 )
-from foxtrot_hooks.testing import RecordingEngine
 
 from ccxt_markets import parsed_markets
-from spot_support import Harness, connect_setting
+from spot_support import connected
 
 USDM = Exchange.BINANCEUSDM
 
@@ -142,20 +140,6 @@ def test_market_orders_use_market_lot_size_and_limit_orders_lot_size(spot_contra
     # the NOTIONAL filter (minNotional 5, applyMinToMarket true) is read, not MIN_NOTIONAL
     with pytest.raises(InvalidOrderRequest, match="minimum notional 5"):
         spot_contracts.check_order(btc, 0.00008, None, market=True, reference_price=60000)
-
-
-@contextmanager
-def connected(sim: BinanceSimulator, adapter_class: type) -> Iterator[Harness]:
-    """A keyed adapter of ``adapter_class`` connected to ``sim`` with its user stream up; closed after."""
-    engine = RecordingEngine()
-    adapter = adapter_class(engine, "BINANCE" if adapter_class is BinanceSpotAdapter else "BINANCE_USDM")
-    h = Harness(sim, engine, adapter)
-    adapter.connect(connect_setting(sim))
-    try:
-        h.wait_log("User data stream connected")
-        yield h
-    finally:
-        adapter.close()
 
 
 # -- accounts ----------------------------------------------------------------------------------

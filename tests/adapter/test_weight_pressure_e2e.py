@@ -9,21 +9,16 @@ import pytest
 from foxtrot_binance import BinanceSpotAdapter, BinanceUsdmAdapter
 from foxtrot_binance.simulator import BinanceSimulator
 from foxtrot_hooks import CancelRequest, Direction, OrderRequest, OrderType, Status
-from foxtrot_hooks.testing import RecordingEngine
 
-from spot_support import Harness, connect_setting
+from spot_support import connected
 
 
 @pytest.mark.parametrize("adapter_class", [BinanceSpotAdapter, BinanceUsdmAdapter])
 def test_heavy_rest_use_is_paced_inside_the_budget(adapter_class, clean_binance_env):
     # 150 weight per 2 s window: connecting alone needs more than one window
     with BinanceSimulator(seed=8, tick_interval=None, weight_limit=150, weight_window_s=2) as sim:
-        engine = RecordingEngine()
-        adapter = adapter_class(engine, adapter_class.default_name)
-        h = Harness(sim, engine, adapter)
-        adapter.connect(connect_setting(sim))
-        try:
-            h.wait_log("User data stream connected", timeout=30)
+        with connected(sim, adapter_class, timeout=30) as h:
+            adapter = h.adapter
             client = adapter.client
             assert (client.gate.window_ms, client.gate.limit) == (2000, 150)  # learnt from exchangeInfo
 
@@ -40,20 +35,14 @@ def test_heavy_rest_use_is_paced_inside_the_budget(adapter_class, clean_binance_
             if adapter_class is BinanceSpotAdapter:
                 assert elapsed >= 2.0  # 300 weight cannot fit in one 2 s window of 120
             assert not [m for m in h.logs() if "rate limited" in m or "banned" in m]
-        finally:
-            adapter.close()
 
 
 @pytest.mark.parametrize("adapter_class", [BinanceSpotAdapter, BinanceUsdmAdapter])
 def test_an_order_count_refusal_holds_new_orders_only(adapter_class, clean_binance_env):
     # the account may place 2 orders per 10 s: the third is refused with 429 / -1015
     with BinanceSimulator(seed=9, tick_interval=None, order_limit=2) as sim:
-        engine = RecordingEngine()
-        adapter = adapter_class(engine, adapter_class.default_name)
-        h = Harness(sim, engine, adapter)
-        adapter.connect(connect_setting(sim))
-        try:
-            h.wait_log("User data stream connected", timeout=30)
+        with connected(sim, adapter_class, timeout=30) as h:
+            adapter = h.adapter
             client = adapter.client
             exchange = adapter_class.exchanges[0]
             kind = "spot" if adapter_class is BinanceSpotAdapter else "usdm"
@@ -76,5 +65,3 @@ def test_an_order_count_refusal_holds_new_orders_only(adapter_class, clean_binan
             adapter.cancel_order(CancelRequest(resting[0].split(".", 1)[1], "BTCUSDT", exchange))  # cancels flow
             h.wait_status(resting[0], Status.CANCELLED, timeout=30)
             assert not [m for m in h.logs() if "not sent" in m and "Cancel" in m]
-        finally:
-            adapter.close()
