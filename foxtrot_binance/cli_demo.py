@@ -25,6 +25,7 @@ from foxtrot_hooks import (
     ContractData,
     Direction,
     Event,
+    Exchange,
     OrderData,
     OrderRequest,
     OrderType,
@@ -55,6 +56,7 @@ never fills within a demo, and inside Binance's price bands (spot 0.2x, USDⓈ-M
 NOTIONAL_MULTIPLE = Decimal(3)
 """Orders are sized at this multiple of the symbol's minimum notional: small but valid."""
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+NO_KEYS = "No API keys configured"
 SYMBOLS = {"BINANCE": ("BTCUSDT", "ETHUSDT", "BNBUSDT"), "BINANCE_USDM": ("BTCUSDT", "ETHUSDT")}
 
 
@@ -79,9 +81,22 @@ class _Contracts:
             with self._lock:
                 self._by_vt[event.data.vt_symbol] = event.data
 
-    def get(self, vt_symbol: str) -> ContractData | None:
+    def resolve(self, spelling: str, exchange: Exchange) -> ContractData | None:
+        """The contract ``spelling`` names on ``exchange``, or None: the spellings the adapters
+        accept (BTCUSDT, btcusdt, BTCUSDT.BINANCE, BTC/USDT; for the perpetuals BTC/USDT:USDT
+        too), read from the contracts they sent. Complete once the adapter said it connected:
+        its contracts come before that log line, on the same event queue."""
+        key = spelling.strip().upper()
+        suffix = "." + exchange.value
+        keys = {key, key[: -len(suffix)]} if key.endswith(suffix) else {key}
         with self._lock:
-            return self._by_vt.get(vt_symbol)
+            for contract in self._by_vt.values():
+                if contract.exchange is not exchange:
+                    continue
+                name = (contract.name or "").upper()
+                if keys & {contract.symbol.upper(), name, name.split(":", 1)[0]}:
+                    return contract
+        return None
 
 
 def run_demo(options: DemoOptions, console: Console) -> int:
@@ -111,16 +126,20 @@ def run_demo(options: DemoOptions, console: Console) -> int:
             opened = _connect(session, board, info, setting, required=name == "BINANCE")
             if opened is not None:
                 connected.append(opened)
+        markets: list[tuple[OpenAdapter, list[ContractData]]] = []
         for opened in connected:
-            symbols = _symbols_for(opened, options)
-            board.depth_symbol = board.depth_symbol or f"{symbols[0]}.{opened.exchange.value}"
-            for symbol in symbols:
-                opened.adapter.subscribe(SubscribeRequest(symbol, opened.exchange))
-            board.note(f"demo     {opened.name}: subscribed {', '.join(symbols)}")
+            chosen = _resolve_symbols(board, contracts, opened, _symbols_for(opened, options))
+            if not chosen:
+                continue
+            board.depth_symbol = board.depth_symbol or chosen[0].vt_symbol
+            for contract in chosen:
+                opened.adapter.subscribe(SubscribeRequest(contract.symbol, opened.exchange))
+            board.note(f"demo     {opened.name}: subscribed {', '.join(c.vt_symbol for c in chosen)}")
+            markets.append((opened, chosen))
 
-        for opened in connected:
+        for opened, chosen in markets:
             try:
-                _trade(session, board, contracts, opened, _symbols_for(opened, options)[0])
+                _trade(session, board, opened, chosen[0])
             except CliError as exc:
                 if opened.name == "BINANCE":
                     raise
@@ -140,6 +159,24 @@ def _symbols_for(opened: OpenAdapter, options: DemoOptions) -> list[str]:
     if options.symbols and opened.name == "BINANCE":
         return options.symbols
     return list(SYMBOLS[opened.name])
+
+
+def _resolve_symbols(board: Board, contracts: _Contracts, opened: OpenAdapter, spellings: list[str]) -> list[ContractData]:
+    """Each spelling as the adapter's contract (deduplicated); an unknown one stops the demo
+    at once for BINANCE (the --symbols the trader typed), and is skipped for BINANCE_USDM."""
+    chosen: dict[str, ContractData] = {}
+    for spelling in spellings:
+        contract = contracts.resolve(spelling, opened.exchange)
+        if contract is not None:
+            chosen.setdefault(contract.vt_symbol, contract)
+            continue
+        problem = (f"unknown symbol {spelling} for {opened.name}: the exchange lists no such "
+                   f"{'spot pair' if opened.name == 'BINANCE' else 'contract'} (spell it BTCUSDT, BTC/USDT or "
+                   f"BTCUSDT.{opened.exchange.value})")
+        if opened.name == "BINANCE":
+            raise CliError(problem, exit_code=2)
+        board.note(f"demo     {opened.name}: {problem}; skipped")
+    return list(chosen.values())
 
 
 def _start_exchange(options: DemoOptions, stack: ExitStack, board: Board) -> dict[str, object]:
@@ -180,12 +217,13 @@ def _connect(session: Session, board: Board, info: AdapterInfo, setting: dict[st
         problem = explain_unreachable(result.reason, where)
     elif result.outcome is Outcome.TIMEOUT:
         problem = f"{info.name} did not connect to {where} within {STEP_TIMEOUT_S:g} s"
+    elif any(NO_KEYS in log.msg for log in session.logs(info.name)):
+        # logged before "Connected to Binance", so it is here already: no user stream will come
+        problem = ("no API keys: set FOXTROT_BINANCE_API_KEY / FOXTROT_BINANCE_SECRET to the keys "
+                   "'foxtrot-binance simulator' printed, or drop --base-url")
     else:
         stream = session.wait_user_stream(info.name, STEP_TIMEOUT_S)
-        if stream is not None and any("No API keys configured" in log.msg for log in session.logs(info.name)):
-            problem = ("no API keys: set FOXTROT_BINANCE_API_KEY / FOXTROT_BINANCE_SECRET to the keys "
-                       "'foxtrot-binance simulator' printed, or drop --base-url")
-        elif stream is not None:
+        if stream is not None:
             problem = f"{info.name} user data stream: {stream}"
     if problem is not None:
         if required:
@@ -196,12 +234,22 @@ def _connect(session: Session, board: Board, info: AdapterInfo, setting: dict[st
     return opened
 
 
-def _trade(session: Session, board: Board, contracts: _Contracts, opened: OpenAdapter, symbol: str) -> None:
+def _trade(session: Session, board: Board, opened: OpenAdapter, contract: ContractData) -> None:
     """Rest a limit buy far below the bid, fill a market buy, cancel the resting one."""
-    vt_symbol = f"{symbol}.{opened.exchange.value}"
-    tick = session.wait_until(lambda: (t := board.tick(vt_symbol)) is not None and t.bid_price_1 > 0 and t, STEP_TIMEOUT_S)
-    contract = contracts.get(vt_symbol)
-    if tick is None or contract is None:
+    symbol, vt_symbol = contract.symbol, contract.vt_symbol
+
+    def refused() -> str | None:  # the adapter's own word that it cannot subscribe this symbol
+        return next((log.msg for log in session.logs(opened.name)
+                     if "unknown symbol" in log.msg and f" {vt_symbol}:" in log.msg), None)
+
+    def ready() -> object:
+        tick = board.tick(vt_symbol)
+        return (tick if tick is not None and tick.bid_price_1 > 0 else None) or refused()
+
+    tick = session.wait_until(ready, STEP_TIMEOUT_S)
+    if isinstance(tick, str):
+        raise CliError(f"unknown symbol {vt_symbol} for {opened.name} ({tick})")
+    if tick is None:
         raise CliError(f"no tick for {vt_symbol} within {STEP_TIMEOUT_S:g} s")
     bid, ask = Decimal(repr(tick.bid_price_1)), Decimal(repr(tick.ask_price_1 or tick.bid_price_1))
     volume = order_volume(contract, ask)
