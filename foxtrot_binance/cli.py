@@ -9,6 +9,7 @@ Each command lives in its own ``cli_*`` module and is imported only when chosen,
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import signal
 import sys
@@ -88,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim = commands.add_parser("simulator", parents=[common], help="run the Binance simulator standalone",
                               description="Run the embedded Binance simulator on 127.0.0.1 until Ctrl-C and "
                                           "print its URL and test keys.")
-    sim.add_argument("--port", type=int, help="port to listen on (default: a free one; or the port of --base-url)")
+    sim.add_argument("--port", type=_port, help="port to listen on (default: a free one; or the port of --base-url)")
     sim.add_argument("--seed", type=int, default=0, help="price-path seed (default 0)")
     sim.add_argument("--tick-interval", type=float, default=0.1, help="seconds between price steps; 0 stops the walk")
     sim.set_defaults(handler=_simulator)
@@ -185,8 +186,18 @@ def _positive(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError("must be positive")
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError("must be a positive number of seconds")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError("must be a port number from 0 to 65535")
     return value
 
 

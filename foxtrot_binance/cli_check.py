@@ -51,7 +51,7 @@ def run_check(console: Console, *, base_url: str | None, server: str | None, usd
         opened = session.open(info, {**setting, **NO_HISTORY})  # settings shown are those without it
         result = require_connected(session, opened, timeout, settings.base_url, settings.server)
         status: Rows = [
-            ("connected to", where_of(settings.base_url, settings.server)),
+            ("connected to", redact(where_of(settings.base_url, settings.server))),
             ("clock offset", clock_text(result.clock_offset_ms, settings.recv_window)),
         ]
         if not settings.has_credentials:

@@ -55,6 +55,7 @@ def run_history(options: HistoryOptions, console: Console) -> int:
         raise CliError(f"--end {options.end} is not after --start {options.start}", exit_code=2)
     out = Path(options.out)
     writer = _writer_for(out)  # before downloading: a missing pyarrow must not cost a download
+    _check_writable(out)  # nor an output path that cannot be written
     info = find_adapter(options.usdm)
     setting = connect_setting(options.base_url, options.server)
     settings = BinanceSettings.from_setting(setting)
@@ -68,8 +69,6 @@ def run_history(options: HistoryOptions, console: Console) -> int:
         downloaded = view.total
 
     rows = writer(out, bars)
-    cache = (f"local cache {settings.history_cache_dir or default_cache_dir()}" if settings.history_cache
-             else "no cache (FOXTROT_BINANCE_HISTORY_CACHE=false)")
     if not bars:
         print(f"history  no closed {options.interval} bars of {options.symbol} in that range; wrote the header to {out}",
               flush=True)
@@ -78,7 +77,13 @@ def run_history(options: HistoryOptions, console: Console) -> int:
     from_binance = min(downloaded or 0, rows)
     print(f"history  wrote {rows} rows to {out}", flush=True)
     print(f"history  bars {_fmt(first)} to {_fmt(last)} UTC (open times, {options.interval})", flush=True)
-    print(f"history  downloaded {from_binance} bars from Binance, {rows - from_binance} from the {cache}", flush=True)
+    if settings.history_cache:
+        cache = settings.history_cache_dir or default_cache_dir()
+        print(f"history  downloaded {from_binance} bars from Binance, {rows - from_binance} from the local cache {cache}",
+              flush=True)
+    else:
+        print(f"history  downloaded {from_binance} bars from Binance (cache disabled: FOXTROT_BINANCE_HISTORY_CACHE=false)",
+              flush=True)
     return 0
 
 
@@ -194,6 +199,20 @@ def write_parquet(out: Path, bars: Sequence[BarData]) -> int:
     return len(bars)
 
 
+def _check_writable(out: Path) -> None:
+    """Before anything is downloaded: the file can be created where --out says."""
+    if out.is_dir():
+        raise CliError(f"cannot write {out}: it is a directory; give a file name such as {out / 'bars.csv'}")
+    directory = out.parent if str(out.parent) else Path(".")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=f".{out.name}.", dir=directory)
+    except OSError as exc:
+        raise CliError(f"cannot write {out}: {exc.strerror or exc}") from None
+    os.close(fd)
+    Path(probe).unlink(missing_ok=True)
+
+
 def _atomic(out: Path, fill: Callable[[Any], None], *, text: bool) -> None:
     directory = out.parent if str(out.parent) else Path(".")
     try:
@@ -205,6 +224,9 @@ def _atomic(out: Path, fill: Callable[[Any], None], *, text: bool) -> None:
         with os.fdopen(fd, "w", newline="", encoding="utf-8") if text else os.fdopen(fd, "wb") as handle:
             fill(handle)
         os.replace(tmp, out)
+    except OSError as exc:  # a full disk, a directory created meanwhile ...
+        Path(tmp).unlink(missing_ok=True)
+        raise CliError(f"cannot write {out}: {exc.strerror or exc}") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -64,7 +64,10 @@ def run_simulator(*, port: int | None, seed: int, tick_interval: float, base_url
         if parts.scheme != "http" or parts.hostname not in ("127.0.0.1", "localhost"):
             raise CliError(f"the simulator serves plain http on 127.0.0.1; {base_url} cannot be served here",
                            exit_code=2)
-        port = port if port is not None else parts.port
+        try:
+            port = port if port is not None else parts.port
+        except ValueError:  # urlsplit checks the port only when it is read
+            raise CliError(f"{base_url} has no valid port number", exit_code=2) from None
     sim = BinanceSimulator(seed=seed, tick_interval=tick_interval or None, host=host, port=port or 0)
     try:
         sim.start()

@@ -38,37 +38,33 @@ def run_ticks(console: Console, symbols: list[str], *, base_url: str | None, ser
     exchange = info.exchanges[0]
     requests = [SubscribeRequest(_bare(s, exchange.value), exchange) for s in symbols]
     board = Board(console, live=console.is_terminal and not plain, trading=False)
-    try:
-        with Session() as session, board:
-            session.listen(board.handle)
-            opened = session.open(info, setting)
-            for req in requests:
-                opened.adapter.subscribe(req)
-            require_connected(session, opened, CONNECT_TIMEOUT_S, settings.base_url, settings.server)
-            names = ", ".join(symbols)
+    # Ctrl-C before streaming began (connecting, waiting for a first tick) is "interrupted", 130
+    with Session() as session, board:
+        session.listen(board.handle)
+        opened = session.open(info, setting)
+        for req in requests:
+            opened.adapter.subscribe(req)
+        require_connected(session, opened, CONNECT_TIMEOUT_S, settings.base_url, settings.server)
+        names = ", ".join(symbols)
 
-            def unknown() -> list[str]:
-                return [log.msg for log in session.logs(info.name) if "unknown symbol" in log.msg]
+        def unknown() -> list[str]:
+            return [log.msg for log in session.logs(info.name) if "unknown symbol" in log.msg]
 
-            first = session.wait_until(lambda: board.counts()["ticks"] > 0 or len(unknown()) == len(requests),
-                                       FIRST_TICK_TIMEOUT_S)
-            if first is None:
-                raise CliError(f"no tick within {FIRST_TICK_TIMEOUT_S:g} s for {names}")
-            if board.counts()["ticks"] == 0:
-                raise CliError(f"no {info.name} symbol among {names} is known to Binance ({unknown()[0]})")
-            board.note(f"ticks    streaming {names} from {info.name}; Ctrl-C stops")
-            started = time.monotonic()
-            try:
-                pause(duration)  # None: until Ctrl-C
-            except KeyboardInterrupt:
-                if OUTPUT_CLOSED.is_set():
-                    raise  # the reader went away: cli.main ends quietly
-            counts = board.counts()
-            elapsed = time.monotonic() - started
-    except KeyboardInterrupt:
-        if OUTPUT_CLOSED.is_set():
-            raise
-        return 0  # Ctrl-C while connecting: nothing was streaming yet, nothing to report
+        first = session.wait_until(lambda: board.counts()["ticks"] > 0 or len(unknown()) == len(requests),
+                                   FIRST_TICK_TIMEOUT_S)
+        if first is None:
+            raise CliError(f"no tick within {FIRST_TICK_TIMEOUT_S:g} s for {names}")
+        if board.counts()["ticks"] == 0:
+            raise CliError(f"no {info.name} symbol among {names} is known to Binance ({unknown()[0]})")
+        board.note(f"ticks    streaming {names} from {info.name}; Ctrl-C stops")
+        started = time.monotonic()
+        try:
+            pause(duration)  # None: until Ctrl-C
+        except KeyboardInterrupt:
+            if OUTPUT_CLOSED.is_set():
+                raise  # the reader went away: cli.main ends quietly
+        counts = board.counts()
+        elapsed = time.monotonic() - started
     print(f"ticks    {counts['ticks']} ticks in {elapsed:.1f} s", flush=True)
     return 0
 
