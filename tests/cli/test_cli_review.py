@@ -127,16 +127,12 @@ def test_a_duration_that_is_not_a_number_is_a_usage_error(cli: Cli, sim: Binance
 
 
 # -- demo ---------------------------------------------------------------------------------
-@pytest.mark.xfail(strict=True, reason="demo --symbols BTC/USDT (a spelling ticks accepts): waits 15 s, then "
-                                      "'no tick for BTC/USDT.BINANCE'")
 def test_demo_accepts_the_symbol_spellings_ticks_accepts(cli: Cli):
     result = cli.run("demo", "--duration", "1", "--symbols", "BTC/USDT")
     assert result.returncode == 0, result.stderr
     assert "order    " in result.stdout
 
 
-@pytest.mark.xfail(strict=True, reason="demo --symbols FOOBAR: waits 15 s then says 'no tick', although the adapter "
-                                      "logged 'unknown symbol' at once")
 def test_demo_names_an_unknown_symbol(cli: Cli):
     result = cli.run("demo", "--duration", "1", "--symbols", "FOOBAR")
     assert result.returncode in (1, 2)
@@ -144,8 +140,6 @@ def test_demo_names_an_unknown_symbol(cli: Cli):
     assert "unknown symbol" in result.stderr.strip().splitlines()[-1]
 
 
-@pytest.mark.xfail(strict=True, reason="demo --base-url without keys: the 'No API keys' log comes at once, the error "
-                                      "only after a 15 s user-stream wait")
 def test_demo_against_a_simulator_without_keys_fails_promptly(cli: Cli, sim: BinanceSimulator):
     try:
         result = cli.run("demo", "--duration", "1", "--base-url", sim.base_url, timeout=10)
