@@ -203,23 +203,23 @@ def _check_writable(out: Path) -> None:
     """Before anything is downloaded: the file can be created where --out says."""
     if out.is_dir():
         raise CliError(f"cannot write {out}: it is a directory; give a file name such as {out / 'bars.csv'}")
-    directory = out.parent if str(out.parent) else Path(".")
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=f".{out.name}.", dir=directory)
-    except OSError as exc:
-        raise CliError(f"cannot write {out}: {exc.strerror or exc}") from None
+    fd, probe = _temp_beside(out)
     os.close(fd)
     Path(probe).unlink(missing_ok=True)
 
 
-def _atomic(out: Path, fill: Callable[[Any], None], *, text: bool) -> None:
+def _temp_beside(out: Path) -> tuple[int, str]:
+    """A new hidden file in ``out``'s directory (created if needed), or one error line."""
     directory = out.parent if str(out.parent) else Path(".")
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=directory)
+        return tempfile.mkstemp(prefix=f".{out.name}.", dir=directory)
     except OSError as exc:
         raise CliError(f"cannot write {out}: {exc.strerror or exc}") from None
+
+
+def _atomic(out: Path, fill: Callable[[Any], None], *, text: bool) -> None:
+    fd, tmp = _temp_beside(out)
     try:
         with os.fdopen(fd, "w", newline="", encoding="utf-8") if text else os.fdopen(fd, "wb") as handle:
             fill(handle)
