@@ -65,7 +65,7 @@ def streams_for(kind: str, symbol: str) -> list[str]:
 class _SymbolState:
     """The latest known value of every TickData field of one symbol, as a plain dict."""
 
-    __slots__ = ("asks", "bids", "book_id", "extra", "fields", "last_time", "ticker")
+    __slots__ = ("asks", "bids", "book_id", "depth_id", "extra", "fields", "last_time", "mark_time", "ticker")
 
     def __init__(self, adapter_name: str, symbol: str, exchange: Exchange) -> None:
         template = TickData(adapter_name=adapter_name, symbol=symbol, exchange=exchange, datetime=_EPOCH, name=symbol)
@@ -73,6 +73,8 @@ class _SymbolState:
         self.fields: dict[str, Any] = dict(template.__dict__)
         self.extra: dict[str, Any] | None = None
         self.book_id = -1
+        self.depth_id = -1  # update id of the last depth snapshot applied
+        self.mark_time = -1  # event time of the last mark price applied
         self.bids: list[Any] = []  # the last depth snapshot's levels, (price, qty) best first
         self.asks: list[Any] = []
         self.last_time = _EPOCH
@@ -222,13 +224,17 @@ def _levels_behind(
         i += 1
 
 
-def _apply_levels(state: _SymbolState, update_id: int, bids: list[Any], asks: list[Any]) -> None:
+def _apply_levels(state: _SymbolState, update_id: int, bids: list[Any], asks: list[Any]) -> bool:
+    """False for a snapshot already applied or older than it (both sockets of a swap deliver it)."""
+    if update_id <= state.depth_id:
+        return False
+    state.depth_id = update_id
     state.bids, state.asks = bids, asks
     f = state.fields
     if update_id < state.book_id:  # level 1 already shows a fresher book: fill in behind it
         _levels_behind(f, bids, f["bid_price_1"], _BID_P, _BID_V, True)
         _levels_behind(f, asks, f["ask_price_1"], _ASK_P, _ASK_V, False)
-        return
+        return True
     state.book_id = update_id
     for side, prices, volumes in ((bids, _BID_P, _BID_V), (asks, _ASK_P, _ASK_V)):
         n = len(side)
@@ -237,16 +243,15 @@ def _apply_levels(state: _SymbolState, update_id: int, bids: list[Any], asks: li
                 f[prices[i]], f[volumes[i]] = side[i]
             else:
                 f[prices[i]] = f[volumes[i]] = 0.0
+    return True
 
 
 def _apply_partial_depth(state: _SymbolState, m: PartialDepth) -> float | None:
-    _apply_levels(state, m.last_update_id, m.bids, m.asks)
-    return 0
+    return 0 if _apply_levels(state, m.last_update_id, m.bids, m.asks) else None
 
 
 def _apply_depth_update(state: _SymbolState, m: DepthUpdate) -> float | None:
-    _apply_levels(state, m.final_update_id, m.bids, m.asks)
-    return m.event_time
+    return m.event_time if _apply_levels(state, m.final_update_id, m.bids, m.asks) else None
 
 
 def _apply_ticker(state: _SymbolState, m: Ticker24h) -> float | None:
@@ -271,6 +276,9 @@ def _apply_ticker(state: _SymbolState, m: Ticker24h) -> float | None:
 
 
 def _apply_mark_price(state: _SymbolState, m: MarkPrice) -> float | None:
+    if m.event_time <= state.mark_time:  # seen again or older: a swap's overlap or the lagging socket
+        return None
+    state.mark_time = m.event_time
     state.extra = {
         "mark_price": m.mark_price,
         "index_price": m.index_price,

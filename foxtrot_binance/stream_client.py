@@ -366,6 +366,9 @@ class _Connection:
         self._loop = asyncio.get_running_loop()
         self._wake: asyncio.Future[None] = self._loop.create_future()
         self._rotate_reason: str | None = None
+        # a socket of this connection delivered data for stable_after seconds since the last
+        # drop: the link is proven, even if a rotation replaced that socket since
+        self._proved = False
         self._closing = False
         """Checked after every await: Python < 3.12's wait_for can swallow a cancellation that
         races with its inner future, so cancel() alone does not reliably stop the supervisor."""
@@ -409,10 +412,12 @@ class _Connection:
                     await asyncio.sleep(delay)
                     continue
                 self.session = session
+                self._rotate_reason = None  # a fresh socket is what any pending rotation asked for
+                self._proved = False
                 self.client._emit(StreamEvent("connected", self.label, self.url))
                 reason = await self._watch()
                 current = self.session
-                proved = (
+                proved = self._proved or (
                     current is not None
                     and current.received > 0
                     and self._loop.time() - current.opened >= cfg.stable_after
@@ -445,6 +450,8 @@ class _Connection:
             if session.done.done():
                 return session.done.result()
             now = self._loop.time()
+            if not self._proved and session.received > 0 and now - session.opened >= cfg.stable_after:
+                self._proved = True
             if session.received != last_count:
                 last_count, last_change = session.received, now
             elif session.acked and now - last_change >= cfg.stale_after:

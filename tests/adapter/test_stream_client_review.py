@@ -113,7 +113,6 @@ def _decode(cls: type[Any], payload: dict[str, Any]) -> Any:
 
 
 # -- MarketDataManager: the same frame from both sockets of a make-before-break swap ----------
-@pytest.mark.xfail(strict=True, reason="a depth5 snapshot seen twice (both sockets of a rotation) is emitted as two ticks")
 @pytest.mark.parametrize("kind", ["spot", "usdm"])
 def test_the_same_depth_snapshot_twice_is_one_tick(kind: str) -> None:
     ticks: list[TickData] = []
@@ -128,7 +127,6 @@ def test_the_same_depth_snapshot_twice_is_one_tick(kind: str) -> None:
     assert len(ticks) == 1
 
 
-@pytest.mark.xfail(strict=True, reason="markPrice has no duplicate/older guard: a repeat ticks again, an older one moves mark back")
 def test_a_mark_price_seen_again_or_older_is_no_tick() -> None:
     ticks: list[TickData] = []
     m = _offline("usdm", ticks)
@@ -151,7 +149,6 @@ async def _notice_then_close(server: FakeStreamServer, index: int) -> None:
     await conn.ws.close()
 
 
-@pytest.mark.xfail(strict=True, reason="a serverShutdown whose socket closes first leaves _rotate_reason set: the fresh socket is rotated again at once")
 def test_server_shutdown_then_close_reconnects_once(server: FakeStreamServer) -> None:
     async def main() -> None:
         inbox = Inbox()
@@ -170,7 +167,6 @@ def test_server_shutdown_then_close_reconnects_once(server: FakeStreamServer) ->
     run(main)
 
 
-@pytest.mark.xfail(strict=True, reason="a depth snapshot older than the last one (lagging socket of a rotation) replaces levels 2-5 with older ones")
 def test_an_older_depth_snapshot_does_not_replace_newer_levels() -> None:
     ticks: list[TickData] = []
     m = _offline("spot", ticks)
@@ -283,7 +279,6 @@ def test_unsubscribing_everything_mid_rotation_closes_both_sockets_and_a_new_sub
     run(main)
 
 
-@pytest.mark.xfail(strict=True, reason="backoff is reset only if the socket that drops proved itself: after a rotation, old failures still set the delay")
 def test_backoff_resets_after_a_proved_connection_even_if_it_was_rotated(
     server: FakeStreamServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
