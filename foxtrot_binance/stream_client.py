@@ -35,6 +35,7 @@ import msgspec
 from foxtrot_binance.endpoints import ws_base
 from foxtrot_binance.logs import OccasionalLog, get_logger
 from foxtrot_binance.stream_messages import (
+    ErrorBody,
     StreamKind,
     channel_of,
     data_frame_decoder,
@@ -648,10 +649,13 @@ class _Session:
             return
         method, streams, _ = request
         log = self.conn.client._log
-        if frame.error is not None:
+        error = frame.error
+        if error is None and frame.code is not None:
+            error = ErrorBody(code=frame.code, msg=frame.msg or "")
+        if error is not None:
             log.warning(
                 "market stream {}: Binance refused {} {} (code {}: {})",
-                self.conn.label, method, streams, frame.error.code, frame.error.msg,
+                self.conn.label, method, streams, error.code, error.msg,
             )
             if method == "SUBSCRIBE":
                 self.server.difference_update(streams)

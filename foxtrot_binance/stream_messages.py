@@ -145,6 +145,10 @@ class Frame(msgspec.Struct, gc=False):
     id: int | str | None = None
     result: Any = None
     error: ErrorBody | None = None
+    # the flat error form of Binance's documentation ({"code": 2, "msg": ..., "id": 1}),
+    # besides the nested one it sends today: a refusal must never read as an ack
+    code: int | None = None
+    msg: str | None = None
 
 
 Payload = BookTicker | Ticker24h | PartialDepth | DepthUpdate | MarkPrice | Trade | AggTrade | Kline

@@ -40,6 +40,7 @@ class FakeStreamServer:
         self.events: list[tuple[str, int]] = []
         """("open"|"subscribed"|"closed", connection index) in the order they happened."""
         self.refuse: set[str] = set()
+        self.flat_errors = False  # refuse in the flat form of Binance's docs table instead of the nested one
         self.hold_replies_from: int | None = None
         """Sockets with this index or higher get their replies only on release_replies()."""
         self._held: list[tuple[web.WebSocketResponse, str]] = []
@@ -186,8 +187,8 @@ class FakeStreamServer:
                 method, params, rid = body.get("method"), body.get("params", []), body.get("id")
                 refused = [s for s in params if s in self.refuse]
                 if method == "SUBSCRIBE" and refused:
-                    reply: dict[str, Any] = {"error": {"code": 2, "msg": f"Invalid request: unknown stream `{refused[0]}`"},
-                                             "id": rid}
+                    error = {"code": 2, "msg": f"Invalid request: unknown stream `{refused[0]}`"}
+                    reply: dict[str, Any] = {**error, "id": rid} if self.flat_errors else {"error": error, "id": rid}
                 else:
                     if method == "SUBSCRIBE":
                         conn.streams.update(params)

@@ -257,8 +257,12 @@ def test_malformed_frames_are_logged_and_skipped(server: FakeStreamServer, log_l
     run(main)
 
 
-def test_refused_batch_is_retried_stream_by_stream(server: FakeStreamServer, log_lines: list[str]) -> None:
+@pytest.mark.parametrize("flat", [False, True], ids=["nested-error", "flat-error"])
+def test_refused_batch_is_retried_stream_by_stream(server: FakeStreamServer, log_lines: list[str], flat: bool) -> None:
+    """Binance sends refusals nested ({"error": {...}, "id"}); its docs table also shows them
+    flat ({"code", "msg", "id"}). Either must read as a refusal, never as an ack."""
     server.refuse = {"nope@bookTicker"}
+    server.flat_errors = flat
 
     async def main() -> None:
         inbox = Inbox()
