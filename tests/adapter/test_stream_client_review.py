@@ -1,115 +1,27 @@
 """Review of the market-data websocket path: MarketStreamClient and MarketDataManager.
 
-Tests marked ``xfail(strict=True)`` reproduce a bug that is still open; the others pin a
-subtle behaviour that was checked. Every wait is on an event with a timeout.
+The bugs it found (duplicate or older depth and mark-price frames during a socket swap, a
+needless second rotation after serverShutdown, backoff surviving a proved connection) are
+fixed; their tests and the behaviours it verified run here. Every wait is on an event with a
+timeout.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Callable, Coroutine, Iterator
-from typing import Any
 
-import msgspec
 import pytest
 from fake_stream_server import FakeStreamServer
-from foxtrot_hooks import Exchange, TickData
+from foxtrot_hooks import TickData
 
 from foxtrot_binance.market_data import MarketDataManager
-from foxtrot_binance.stream_client import MarketStreamClient, StreamClientConfig, StreamEvent
-from foxtrot_binance.stream_messages import BookTicker, DepthUpdate, MarkPrice, PartialDepth, Ticker24h
+from foxtrot_binance.stream_client import MarketStreamClient
+from foxtrot_binance.stream_messages import DepthUpdate, MarkPrice, PartialDepth, Ticker24h
 
-FAST = StreamClientConfig(
-    messages_per_second=200,
-    reconnect_delay=0.02,
-    max_reconnect_delay=0.1,
-    stale_after=5.0,
-    connect_timeout=2.0,
-    close_timeout=0.5,
-)
-BOOK = {"u": 400900217, "s": "BNBUSDT", "b": "25.35190000", "B": "31.21000000", "a": "25.36520000", "A": "40.66000000"}
-E1 = 1_700_000_000_123
-SPOT_TICKER = {"e": "24hrTicker", "E": E1, "s": "BNBBTC", "p": "0.0015", "P": "250.00", "w": "0.0018", "x": "0.0009",
-               "c": "0.0025", "Q": "10", "b": "0.0024", "B": "10", "a": "0.0026", "A": "100", "o": "0.0010",
-               "h": "0.0025", "l": "0.0010", "v": "10000", "q": "18", "O": 0, "C": 86400000, "F": 0, "L": 18150,
-               "n": 18151}
-SPOT_DEPTH5 = {"lastUpdateId": 400900218,
-               "bids": [["0.0024", "10"], ["0.0023", "11"], ["0.0022", "12"], ["0.0021", "13"], ["0.0020", "14"]],
-               "asks": [["0.0026", "100"], ["0.0027", "101"], ["0.0028", "102"], ["0.0029", "103"], ["0.0030", "104"]]}
-USDM_TICKER = {"e": "24hrTicker", "E": E1, "s": "BTCUSDT", "p": "-150.5", "P": "-0.2", "w": "1", "c": "60000.1",
-               "Q": "0.003", "o": "60150.6", "h": "61000", "l": "59000", "v": "1234.5", "q": "74000000.25", "O": 0,
-               "C": 86400000, "F": 0, "L": 18150, "n": 18151}
-USDM_DEPTH5 = {"e": "depthUpdate", "E": E1 + 10, "T": E1 + 9, "s": "BTCUSDT", "U": 890, "u": 899, "pu": 889,
-               "b": [["59999.9", "0.5"], ["59999.8", "0.6"]], "a": [["60000.3", "0.7"]]}
-MARK = {"e": "markPriceUpdate", "E": E1 + 20, "s": "BTCUSDT", "p": "60001.5", "i": "60000.9", "P": "60000.95",
-        "r": "0.00038167", "T": 1_700_006_400_000}
+from test_market_data import E1, MARK, SPOT_DEPTH5, SPOT_TICKER, USDM_DEPTH5, USDM_TICKER, _decode, _offline
+from test_stream_client import BOOK, Inbox, assert_clean, make_client, run, server  # noqa: F401 - fixture
+
 SHUTDOWN = json.dumps({"stream": "!serverShutdown", "data": {"e": "serverShutdown", "E": 1770123456789}})
-
-
-def run(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
-    asyncio.run(main())
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list[tuple[str, str, Any]] = []
-        self.states: list[StreamEvent] = []
-        self.changed = asyncio.Event()
-
-    def on_message(self, channel: str, symbol: str, payload: Any) -> None:
-        self.messages.append((channel, symbol, payload))
-        self.changed.set()
-
-    def on_state(self, event: StreamEvent) -> None:
-        self.states.append(event)
-        self.changed.set()
-
-    async def until(self, predicate: Callable[[], bool], timeout: float = 3.0) -> None:
-        async def loop() -> None:
-            while not predicate():
-                self.changed.clear()
-                await self.changed.wait()
-
-        await asyncio.wait_for(loop(), timeout)
-
-
-@pytest.fixture
-def server() -> Iterator[FakeStreamServer]:
-    with FakeStreamServer() as srv:
-        yield srv
-
-
-def make_client(kind: str, server: FakeStreamServer, inbox: Inbox, **config: Any) -> MarketStreamClient:
-    cfg = StreamClientConfig(**{**FAST.__dict__, **config})
-    return MarketStreamClient(
-        kind, inbox.on_message, adapter_name="TEST", base_url=server.base_url, config=cfg, on_state=inbox.on_state
-    )
-
-
-async def assert_clean(client: MarketStreamClient) -> None:
-    await client.close()
-    assert asyncio.all_tasks() - {asyncio.current_task()} == set()
-
-
-class _NoClient:
-    def subscribe(self, streams: Any) -> None:
-        pass
-
-    def unsubscribe(self, streams: Any) -> None:
-        pass
-
-    async def close(self) -> None:
-        pass
-
-
-def _offline(kind: str, sink: list[TickData]) -> MarketDataManager:
-    exchange = Exchange.BINANCE if kind == "spot" else Exchange.BINANCEUSDM
-    return MarketDataManager(kind, "TEST", exchange, sink.append, lambda on_message: _NoClient())
-
-
-def _decode(cls: type[Any], payload: dict[str, Any]) -> Any:
-    return msgspec.json.decode(msgspec.json.encode(payload), type=cls, strict=False)
 
 
 # -- MarketDataManager: the same frame from both sockets of a make-before-break swap ----------
