@@ -41,9 +41,9 @@ if TYPE_CHECKING:
 
 MAX_CONNECT_DELAY_S = 60.0
 MAX_ACTIVITY_SYMBOLS = 20
+"""Symbols whose trades one reconciliation reads because balances moved without a reported fill."""
 MAX_INCOME_PAGES = 5
 """Pages of 1,000 income entries one check reads at most (weight 30 each)."""
-"""Symbols whose trades one reconciliation reads because balances moved without a reported fill."""
 
 
 class BinanceApiClient:
@@ -388,43 +388,65 @@ class BinanceApiClient:
         await self.accounts.refresh_positions()
 
     async def set_leverage(self, symbol: str, leverage: int) -> None:
-        import ccxt
-
-        assert self.rest is not None
         instrument = self.contracts.resolve(symbol)
         if instrument is None:
             self.adapter.write_log(f"Set leverage: unknown symbol {symbol}")
             return
         try:
-            result = await self.rest.call("set_leverage", leverage, instrument.ccxt_symbol, weight=1)
-        except ccxt.BaseError as exc:
-            self.adapter.write_log(f"Leverage {leverage}x on {instrument.id} refused: {classify_error(exc).reason}")
-            return
-        self.accounts.leverages[instrument.id] = int((result or {}).get("leverage") or leverage)
-        max_notional = (result or {}).get("maxNotionalValue")
-        self.adapter.write_log(
-            f"Leverage on {instrument.id} set to {leverage}x" + (f" (max notional {max_notional})" if max_notional else "")
-        )
+            await self._apply_leverage(instrument, leverage)
+        except SymbolSetupFailed:
+            return  # said in the log
         await self.accounts.refresh_positions()
 
     async def set_margin_type(self, symbol: str, margin_type: str) -> None:
-        import ccxt
-
-        assert self.rest is not None
         instrument = self.contracts.resolve(symbol)
         if instrument is None:
             self.adapter.write_log(f"Set margin type: unknown symbol {symbol}")
             return
         try:
-            await self.rest.call("set_margin_mode", margin_type, instrument.ccxt_symbol, weight=1)
-        except ccxt.MarginModeAlreadySet:
+            changed = await self._apply_margin_type(instrument, margin_type)
+        except SymbolSetupFailed:
+            return  # said in the log
+        if not changed:
             self.adapter.write_log(f"Margin type of {instrument.id} is already {margin_type}")
             return
+        await self.accounts.refresh_positions()
+
+    async def _apply_leverage(self, instrument: Instrument, leverage: int, max_wait: float | None = None) -> None:
+        """Set and log one symbol's leverage; SymbolSetupFailed (logged) when Binance refuses."""
+        import ccxt
+
+        assert self.rest is not None
+        try:
+            result = await self.rest.call("set_leverage", leverage, instrument.ccxt_symbol, weight=1, max_wait=max_wait)
+        except ccxt.BaseError as exc:
+            self.adapter.write_log(f"Leverage {leverage}x on {instrument.id} refused: {classify_error(exc).reason}")
+            raise SymbolSetupFailed(
+                f"leverage {leverage}x on {instrument.id} could not be set ({classify_error(exc).reason})"
+            ) from exc
+        self.accounts.leverages[instrument.id] = int((result or {}).get("leverage") or leverage)
+        max_notional = (result or {}).get("maxNotionalValue")
+        self.adapter.write_log(
+            f"Leverage on {instrument.id} set to {leverage}x" + (f" (max notional {max_notional})" if max_notional else "")
+        )
+
+    async def _apply_margin_type(self, instrument: Instrument, margin_type: str, max_wait: float | None = None) -> bool:
+        """Set and log one symbol's margin type; False when it already was that one,
+        SymbolSetupFailed (logged) when Binance refuses."""
+        import ccxt
+
+        assert self.rest is not None
+        try:
+            await self.rest.call("set_margin_mode", margin_type, instrument.ccxt_symbol, weight=1, max_wait=max_wait)
+        except ccxt.MarginModeAlreadySet:
+            return False
         except ccxt.BaseError as exc:
             self.adapter.write_log(f"Margin type {margin_type} on {instrument.id} refused: {classify_error(exc).reason}")
-            return
+            raise SymbolSetupFailed(
+                f"margin type {margin_type} on {instrument.id} could not be set ({classify_error(exc).reason})"
+            ) from exc
         self.adapter.write_log(f"Margin type of {instrument.id} set to {margin_type}")
-        await self.accounts.refresh_positions()
+        return True
 
     async def _configure_symbol(self, instrument: Instrument) -> None:
         """Before an order goes out: the configured default leverage and margin type are in
@@ -464,41 +486,12 @@ class BinanceApiClient:
         gate's ``RequestThrottled`` through: in both cases the order is rejected unsent. The
         calls wait for weight no longer than the order itself may (ORDER_MAX_WAIT_S): an order
         held a minute behind its setup would go out at a price nobody still wants."""
-        import ccxt
-
-        assert self.rest is not None
         changed = False
         if settings.margin_type is not None:
-            wanted = settings.margin_type
-            try:
-                await self.rest.call(
-                    "set_margin_mode", wanted, instrument.ccxt_symbol, weight=1, max_wait=ORDER_MAX_WAIT_S
-                )
-            except ccxt.MarginModeAlreadySet:
-                pass
-            except ccxt.BaseError as exc:
-                reason = f"margin type {wanted} on {instrument.id} could not be set ({classify_error(exc).reason})"
-                self.adapter.write_log(f"Margin type {wanted} on {instrument.id} refused: {classify_error(exc).reason}")
-                raise SymbolSetupFailed(reason) from exc
-            else:
-                changed = True
-                self.adapter.write_log(f"Margin type of {instrument.id} set to {wanted}")
+            changed = await self._apply_margin_type(instrument, settings.margin_type, max_wait=ORDER_MAX_WAIT_S)
         if settings.leverage is not None:
-            leverage = settings.leverage
-            try:
-                result = await self.rest.call(
-                    "set_leverage", leverage, instrument.ccxt_symbol, weight=1, max_wait=ORDER_MAX_WAIT_S
-                )
-            except ccxt.BaseError as exc:
-                reason = f"leverage {leverage}x on {instrument.id} could not be set ({classify_error(exc).reason})"
-                self.adapter.write_log(f"Leverage {leverage}x on {instrument.id} refused: {classify_error(exc).reason}")
-                raise SymbolSetupFailed(reason) from exc
+            await self._apply_leverage(instrument, settings.leverage, max_wait=ORDER_MAX_WAIT_S)
             changed = True
-            self.accounts.leverages[instrument.id] = int((result or {}).get("leverage") or leverage)
-            max_notional = (result or {}).get("maxNotionalValue")
-            self.adapter.write_log(
-                f"Leverage on {instrument.id} set to {leverage}x" + (f" (max notional {max_notional})" if max_notional else "")
-            )
         if changed:
             # positions show leverage and margin type; the order must not wait for this read
             self.schedule(self.accounts.refresh_positions())
