@@ -63,6 +63,7 @@ class FillAudit:
         self._checks: dict[str, asyncio.TimerHandle] = {}
         self._finished: set[str] = set()
         self._recovering: set[str] = set()  # symbols whose trades are being read
+        self._reads: set[asyncio.Task[None]] = set()
         # all three keyed by symbol (bounded by the symbols traded), forgotten once its gaps close:
         self._again: set[str] = set()  # a gap was found while the symbol was being read
         self._retries: dict[str, asyncio.TimerHandle] = {}  # the next read of a gap not closed yet
@@ -116,6 +117,10 @@ class FillAudit:
         """Client ids whose reported trades fall short of their filled quantity right now."""
         return [client_id for client_id in self._filled if self._short(client_id)]
 
+    def _gaps_of(self, symbol_id: str) -> list[str]:
+        """Client ids of ``symbol_id`` whose reported trades fall short right now."""
+        return [c for c in self.short_orders() if self._filled[c][0] == symbol_id]
+
     def close(self) -> None:
         self._closed = True
         for handle in [*self._checks.values(), *self._retries.values()]:
@@ -149,7 +154,9 @@ class FillAudit:
             retry.cancel()
         self._recovering.add(symbol_id)
         self.recoveries += 1
-        asyncio.get_running_loop().create_task(self._recover_symbol(symbol_id))
+        read = asyncio.get_running_loop().create_task(self._recover_symbol(symbol_id))
+        self._reads.add(read)  # the loop keeps only a weak reference to a task
+        read.add_done_callback(self._reads.discard)
 
     async def _recover_symbol(self, symbol_id: str) -> None:
         failure: Exception | None = None
@@ -176,7 +183,7 @@ class FillAudit:
         self._again.discard(symbol_id)
         if self._closed:
             return
-        open_gaps = [c for c in self.short_orders() if self._filled[c][0] == symbol_id]
+        open_gaps = self._gaps_of(symbol_id)
         if not open_gaps:
             self._attempts.pop(symbol_id, None)
             return
@@ -201,7 +208,7 @@ class FillAudit:
         self._retries.pop(symbol_id, None)
         if self._closed or symbol_id in self._recovering:
             return  # a read is running; it re-checks when it ends
-        if not [c for c in self.short_orders() if self._filled[c][0] == symbol_id]:
+        if not self._gaps_of(symbol_id):
             self._attempts.pop(symbol_id, None)  # closed meanwhile (a late trade, a reconciliation)
             return
         self._start_read(symbol_id)
