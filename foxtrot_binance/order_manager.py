@@ -28,7 +28,7 @@ import asyncio
 import copy
 import threading
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -597,10 +597,14 @@ class OrderManager:
             tracked.cancel_requested = False  # it ended anyway: nothing left to cancel
             return
         try:
-            loop = asyncio.get_running_loop()
+            asyncio.get_running_loop()
         except RuntimeError:  # applied outside the loop (a unit test): nothing to schedule on
             return
-        task = loop.create_task(self._cancel_if_requested(client_id))
+        self._spawn(self._cancel_if_requested(client_id))
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run ``coro`` on this loop, held until done (the loop keeps only a weak reference)."""
+        task = asyncio.get_running_loop().create_task(coro)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
@@ -629,7 +633,7 @@ class OrderManager:
                 return
             self.apply_order(found, fallback_client_id=client_id)
 
-        asyncio.get_running_loop().create_task(follow())
+        self._spawn(follow())
 
     def _adopt(self, client_id: str, data: dict[str, Any], info: dict[str, Any]) -> _Tracked | None:
         """Start tracking an order this adapter did not place (another session, the web UI)."""
