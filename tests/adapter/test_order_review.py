@@ -19,7 +19,7 @@ from foxtrot_binance.simulator import BinanceSimulator
 from foxtrot_hooks import CancelRequest, Direction, Event, Exchange, Offset, OrderType, Status
 
 from spot_support import Harness, connect_setting
-from test_order_safety_e2e import HookedEngine, client_id, connect, reconcile
+from test_order_safety_e2e import HookedEngine, client_id, connect, reconcile, send_with_outcome_unknown
 from test_spot_orders_e2e import best_bid
 from test_usdm_e2e import USDM, UsdmHarness, connect_usdm, mark
 
@@ -90,18 +90,7 @@ def cancel_once_outcome_unknown(h: Harness, engine: Any) -> None:
 
 def test_a_cancel_deferred_during_an_unknown_outcome_is_sent_once_reconciliation_finds_the_order(spot, monkeypatch):
     h, engine = spot
-    monkeypatch.setattr(order_manager_module, "UNKNOWN_OUTCOME_CHECKS", (0.02,) * 2)
-    price = round(best_bid(h.sim) - 100, 2)
-    h.sim.faults.stall_streams(60, "user")
-    h.sim.faults.lose_next_order_response()
-
-    def unreachable_while_checking(event: Event) -> None:
-        if event.type == "eLog" and "submission outcome unknown" in event.data.msg:
-            h.sim.faults.fail_rest(100, "503")
-
-    engine.hooks.append(unreachable_while_checking)
-    vt = h.send(0.01, price)
-    h.wait_log("outcome still unknown")
+    vt = send_with_outcome_unknown(h, engine, monkeypatch)
     cancel(h, vt)  # the trader wants it gone: deferred until Binance has been asked
     h.wait_log("will be sent as soon as the submission is answered")
     h.sim.faults.clear()

@@ -65,8 +65,9 @@ def client_id(vt: str) -> str:
     return vt.split(".", 1)[1]
 
 
-def test_an_order_binance_could_not_be_asked_about_is_never_called_rejected(spot, monkeypatch):
-    h, engine = spot
+def send_with_outcome_unknown(h: Harness, engine: HookedEngine, monkeypatch: Any) -> str:
+    """A resting buy whose answer is lost while the stream is deaf, and Binance then cannot be
+    asked about it: the adapter logs that its outcome is still unknown. Returns its vt_orderid."""
     monkeypatch.setattr(order_manager_module, "UNKNOWN_OUTCOME_CHECKS", (0.02,) * 2)
     price = round(best_bid(h.sim) - 100, 2)
     h.sim.faults.stall_streams(60, "user")
@@ -79,6 +80,12 @@ def test_an_order_binance_could_not_be_asked_about_is_never_called_rejected(spot
     engine.hooks.append(unreachable_while_checking)
     vt = h.send(0.01, price)
     h.wait_log("outcome still unknown")
+    return vt
+
+
+def test_an_order_binance_could_not_be_asked_about_is_never_called_rejected(spot, monkeypatch):
+    h, engine = spot
+    vt = send_with_outcome_unknown(h, engine, monkeypatch)
     assert [o.status for o in h.orders(vt)] == [Status.SUBMITTING]  # not REJECTED: nothing was established
     h.sim.faults.clear()
     reconcile(h)
