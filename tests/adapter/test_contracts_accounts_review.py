@@ -327,8 +327,7 @@ def test_a_slow_position_query_does_not_resurrect_a_closed_position_e2e(usdm_sim
             result = await original(*args, **kwargs)
             if slow.get():
                 answered.set()
-                while not release.is_set():
-                    await asyncio.sleep(0.01)
+                assert await asyncio.to_thread(release.wait, 10), "the test never released the slow answer"
             return result
 
         async def slow_query() -> None:

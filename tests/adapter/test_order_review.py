@@ -321,6 +321,7 @@ def test_a_fill_gap_found_while_an_earlier_recovery_is_still_running_is_recovere
     import threading
 
     rest = usdm.adapter.client.orders.rest
+    audit = usdm.adapter.client.orders.fill_audit
     real_call = rest.call
     first_read = threading.Event()
 
@@ -328,7 +329,9 @@ def test_a_fill_gap_found_while_an_earlier_recovery_is_still_running_is_recovere
         result = await real_call(method, *args, **kwargs)
         if method == "fetch_my_trades" and not first_read.is_set():
             first_read.set()
-            await asyncio.sleep(3.0)  # the rest of A's recovery
+            async with asyncio.timeout(10):  # the rest of A's recovery: until B's check came during it
+                while "BTCUSDT" not in audit._again:
+                    await asyncio.sleep(0.01)
         return result
 
     usdm.sim.faults.stall_streams(600, "user")
