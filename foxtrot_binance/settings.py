@@ -293,7 +293,7 @@ def _check_pem_loads(pem: str) -> None:
         load_pem_private_key(pem.encode(), password=None)
     except TypeError:
         raise ValueError("is an encrypted PEM private key; give the key without a passphrase") from None
-    except (ValueError, Exception):  # noqa: BLE001 - cryptography raises several types for malformed input
+    except Exception:  # noqa: BLE001 - cryptography raises ValueError and others for malformed input
         raise ValueError("is a PEM private key that cannot be read (check for a paste error)") from None
 
 
